@@ -1,0 +1,134 @@
+"""Resolving the session of a request, updating it, and re-issuing its cookie when due."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import g, request
+from werkzeug.wrappers import Response
+
+from ..cookies import CookieNames, clear_chunked, write_chunked
+from ..errors import SessionExtError, TokenError
+from ..extension import AuthState, current_state
+from ..jwt import encode
+from ..responses import logger
+from ..signals import send, session_updated
+from ..types import JWT, Session, SessionUser, Trigger
+
+
+@dataclass
+class RequestAuth:
+    """What the response must do with the session cookie; kept on ``g`` for one request."""
+
+    names: CookieNames
+    token: JWT | None = None
+    reissue: bool = False
+    clear: bool = False
+
+    def apply(self, response: Response) -> None:
+        """Write, refresh or expire the session cookie; mark the response as per-user."""
+        response.vary.add("Cookie")
+        cookies, name, secure = request.cookies, self.names.session_token, self.names.secure
+        if self.token is not None and self.reissue and not self.clear:
+            state = current_state()
+            try:
+                value = encode(
+                    self.token, secret=state.config.secrets, salt=name, max_age=state.config.max_age
+                )
+                write_chunked(
+                    response, cookies, name, value, secure=secure, max_age=state.config.max_age
+                )
+                return
+            except (SessionExtError, TypeError, ValueError):
+                logger.exception("flask-sessionext: the session token could not be written")
+        if self.clear:
+            clear_chunked(response, cookies, name, secure=secure)
+
+
+def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any = None) -> Any:
+    """Resolve the current request's session: cookie → token → ``jwt`` → ``session`` callbacks.
+
+    ``None`` when signed out. A bad cookie, ``None`` from the ``jwt`` callback, or an exception
+    in the ``session`` callback reads as signed out and expires the cookie.
+    On ``POST /session`` the ``jwt`` callback gets ``trigger="update"`` and ``session=data``.
+    """
+    state = current_state()
+    names = state.cookie_names(request)
+    ra = g._sessionext = RequestAuth(names)
+    raw = state.read_raw(request)
+    if raw is None:
+        prefix = names.session_token
+        ra.clear = any(k == prefix or k.startswith(prefix + ".") for k in request.cookies)
+        return None
+    try:
+        text = state.decoded(raw, names.session_token)
+    except TokenError as error:
+        logger.info("flask-sessionext: session cookie refused: %s", error)
+        ra.clear = True
+        return None
+    token = _run_jwt(state, text, ra, trigger, data)
+    if token is None:
+        return None
+    now = time.time()
+    ra.reissue = ra.reissue or reissue or now - token.get("iat", 0) >= state.config.update_age
+    ra.token = token
+    exp = now + state.config.max_age if ra.reissue else token.get("exp", now)
+    try:
+        session = state.ext._session(
+            session=_default_session(token, exp),
+            token=token,
+            user=None,
+            trigger=None,
+            new_session=None,
+        )
+    except Exception:
+        logger.exception("flask-sessionext: the session callback raised; signing the user out")
+        session = None
+    if session is None:
+        ra.clear = True
+    return session
+
+
+def _run_jwt(
+    state: AuthState, text: str, ra: RequestAuth, trigger: Trigger | None, data: Any
+) -> JWT | None:
+    claims: JWT = json.loads(text)
+    if trigger is None and not state.ext._custom_jwt:
+        return claims
+    try:
+        token = state.ext._jwt(
+            token=claims,
+            user=None,
+            account=None,
+            profile=None,
+            is_new_user=None,
+            trigger=trigger,
+            session=data,
+        )
+    except Exception:
+        logger.exception("flask-sessionext: the jwt callback raised; signing the user out")
+        token = None
+    if token is None:
+        ra.clear = True
+        return None
+    ra.reissue = trigger is not None or token != json.loads(text)
+    if trigger == "update":
+        send(session_updated, token=token, data=data)
+    return dict(token)  # type: ignore[return-value]
+
+
+def _default_session(token: JWT, exp: float) -> Session:
+    """Auth.js's default session: only name, email and image of the user reach the browser."""
+    user: SessionUser = {}
+    if "name" in token:
+        user["name"] = token["name"]
+    if "email" in token:
+        user["email"] = token["email"]
+    if "picture" in token:
+        user["image"] = token["picture"]
+    expires = datetime.fromtimestamp(exp, timezone.utc).isoformat(timespec="milliseconds")
+    return {"user": user, "expires": expires.replace("+00:00", "Z")}

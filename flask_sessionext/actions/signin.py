@@ -1,0 +1,67 @@
+"""The end of every sign-in: the ``signIn`` and ``jwt`` callbacks, the cookie, the redirect."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from flask import g, request
+from werkzeug.wrappers import Response
+
+from ..extension import AuthState
+from ..redirects import callback_url
+from ..responses import auth_error, go_to
+from ..signals import send, signed_in
+from ..types import JWT, Account, Profile, User
+from .session import RequestAuth
+
+
+def complete_signin(
+    state: AuthState,
+    user: Mapping[str, Any],
+    account: Account,
+    *,
+    profile: Profile | None = None,
+    credentials: dict[str, str] | None = None,
+    is_new_user: bool | None = None,
+    next_url: object = None,
+) -> Response:
+    """Sign ``user`` (its ``id`` a string) in: ``signIn``, ``jwt``, the cookie, the redirect."""
+    ext, pages = state.ext, state.config.pages
+    signed_user = cast(User, user)
+    try:
+        allowed = ext._signin(
+            user=signed_user, account=account, profile=profile, email=None, credentials=credentials
+        )
+    except Exception as error:
+        return auth_error("AccessDenied", pages, detail=f"signin_callback raised {error!r}")
+    if isinstance(allowed, str) and allowed:
+        return go_to(allowed)
+    if allowed is not True:
+        return auth_error("AccessDenied", pages)
+    defaults = {
+        "name": signed_user.get("name"),
+        "email": signed_user.get("email"),
+        "picture": signed_user.get("image"),
+        "sub": signed_user["id"],
+    }
+    token = cast(JWT, {k: v for k, v in defaults.items() if v is not None})
+    try:
+        shaped = ext._jwt(
+            token=token,
+            user=signed_user,
+            account=account,
+            profile=profile,
+            is_new_user=is_new_user,
+            trigger="signIn",
+            session=None,
+        )
+    except Exception as error:
+        return auth_error("Configuration", pages, detail=f"jwt_callback raised {error!r}")
+    if shaped is None:
+        return auth_error("AccessDenied", pages, detail="jwt_callback returned None at sign-in")
+    ra = g._sessionext = RequestAuth(state.cookie_names(request))
+    ra.token, ra.reissue = dict(shaped), True  # type: ignore[assignment]
+    g.session = None
+    send(signed_in, user=signed_user, account=account, token=ra.token)
+    return go_to(callback_url(next_url, state.origin(request), ext._redirect))

@@ -1,0 +1,80 @@
+"""The app's callbacks: calling them with only the keyword arguments they declare, and defaults.
+
+Each default lives here once; ``AuthExt`` starts with them and the decorators replace them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+R = TypeVar("R")
+
+
+class Callback(Generic[R]):
+    """An app callback, called with keyword arguments filtered to what it declares.
+
+    The signature is inspected once, here; a parameter that would never be passed is an error
+    at registration rather than a ``TypeError`` on some later request.
+    """
+
+    __slots__ = ("_accepts", "fn", "name")
+
+    def __init__(self, name: str, fn: Callable[..., R], passed: frozenset[str]) -> None:
+        params = inspect.signature(fn).parameters.values()
+        self.fn, self.name = fn, name
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            self._accepts: frozenset[str] | None = None
+            return
+        named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        required = {
+            p.name
+            for p in params
+            if p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.name not in passed
+        }
+        if required:
+            raise TypeError(
+                f"{name} {fn.__qualname__}() requires {sorted(required)}, which is never passed; "
+                f"it may declare any of {sorted(passed)}."
+            )
+        self._accepts = frozenset(named & passed)
+
+    def __call__(self, **kwargs: Any) -> R:
+        if self._accepts is None:
+            return self.fn(**kwargs)
+        return self.fn(**{k: v for k, v in kwargs.items() if k in self._accepts})
+
+
+JWT_ARGS = frozenset({"token", "user", "account", "profile", "is_new_user", "trigger", "session"})
+SESSION_ARGS = frozenset({"session", "token", "user", "trigger", "new_session"})
+SIGNIN_ARGS = frozenset({"user", "account", "profile", "email", "credentials"})
+REDIRECT_ARGS = frozenset({"url", "base_url"})
+
+
+def default_jwt(token: dict[str, Any]) -> dict[str, Any]:
+    """Keep the token as it is."""
+    return token
+
+
+def default_session(session: dict[str, Any]) -> dict[str, Any]:
+    """Show the default session: ``user`` (name, email, image) and ``expires``."""
+    return session
+
+
+def default_signin() -> bool:
+    """Let every user the provider vouched for sign in."""
+    return True
+
+
+def default_redirect(url: str, base_url: str) -> str:
+    """Allow relative URLs and URLs on the app's own origin; anything else goes to the base."""
+    if url.startswith("/"):
+        return base_url + url
+    return url if _origin(url) == base_url else base_url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

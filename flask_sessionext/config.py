@@ -1,0 +1,115 @@
+"""The ``AUTH_*`` configuration keys: their defaults, and validation done once at ``init_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+from .errors import ConfigurationError
+
+DEFAULTS: Mapping[str, Any] = {
+    "AUTH_SECRET": None,
+    "AUTH_URL": None,
+    "AUTH_TRUST_HOST": False,
+    "AUTH_BASE_PATH": "/api/auth",
+    "AUTH_SESSION_STRATEGY": "jwt",
+    "AUTH_SESSION_MAX_AGE": 30 * 24 * 60 * 60,
+    "AUTH_SESSION_UPDATE_AGE": 24 * 60 * 60,
+    "AUTH_COOKIE_SECURE": None,
+    "AUTH_PAGES": {},
+}
+
+PAGE_NAMES = frozenset({"signin", "signout", "error", "verify_request"})
+MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """The validated configuration of one app; built once by :func:`load_config`."""
+
+    secrets: tuple[str, ...]
+    url: str | None
+    trust_host: bool
+    base_path: str
+    strategy: str
+    max_age: int
+    update_age: int
+    cookie_secure: bool | None
+    pages: Mapping[str, str]
+
+
+def load_config(app: Flask) -> AuthConfig:
+    """Set every default with ``setdefault``, then validate; raise :class:`ConfigurationError`."""
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    c = app.config
+    base_path = "/" + str(c["AUTH_BASE_PATH"]).strip("/")
+    url = c["AUTH_URL"]
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(f"AUTH_URL must be an absolute http(s) URL, got {url!r}.")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ConfigurationError(
+                f"AUTH_URL is the app's public origin (like 'https://example.com'), got {url!r}; "
+                "set AUTH_BASE_PATH for the path of the auth routes."
+            )
+        url = f"{parts.scheme}://{parts.netloc}"
+    return AuthConfig(
+        secrets=_secrets(c["AUTH_SECRET"]),
+        url=url,
+        trust_host=bool(c["AUTH_TRUST_HOST"]),
+        base_path=base_path,
+        strategy=_strategy(c["AUTH_SESSION_STRATEGY"]),
+        max_age=_seconds("AUTH_SESSION_MAX_AGE", c["AUTH_SESSION_MAX_AGE"]),
+        update_age=_seconds("AUTH_SESSION_UPDATE_AGE", c["AUTH_SESSION_UPDATE_AGE"], zero=True),
+        cookie_secure=None if c["AUTH_COOKIE_SECURE"] is None else bool(c["AUTH_COOKIE_SECURE"]),
+        pages=_pages(c["AUTH_PAGES"]),
+    )
+
+
+def _secrets(value: object) -> tuple[str, ...]:
+    how = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Sequence) or not value:
+        raise ConfigurationError(f"AUTH_SECRET is not set; {how}")
+    for item in value:
+        if not isinstance(item, str) or len(item.encode()) < MIN_SECRET_BYTES:
+            raise ConfigurationError(
+                f"every AUTH_SECRET must be a string of at least {MIN_SECRET_BYTES} bytes; {how}"
+            )
+    return tuple(value)
+
+
+def _strategy(value: object) -> str:
+    if value != "jwt":
+        raise ConfigurationError(
+            f"AUTH_SESSION_STRATEGY {value!r} is not supported; this version keeps sessions "
+            "in an encrypted JWT cookie ('jwt')."
+        )
+    return value
+
+
+def _seconds(key: str, value: object, *, zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero else 1):
+        raise ConfigurationError(
+            f"{key} must be a {'non-negative' if zero else 'positive'} "
+            f"number of seconds, got {value!r}."
+        )
+    return value
+
+
+def _pages(value: object) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("AUTH_PAGES must be a dict of page name to URL.")
+    unknown = set(value) - PAGE_NAMES
+    if unknown:
+        raise ConfigurationError(
+            f"AUTH_PAGES has unknown pages {sorted(unknown)}; known: {sorted(PAGE_NAMES)}."
+        )
+    return dict(value)

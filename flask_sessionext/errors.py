@@ -1,0 +1,15 @@
+"""Exceptions raised by flask-sessionext, and the error codes clients may see."""
+
+from __future__ import annotations
+
+
+class SessionExtError(Exception):
+    """Base class of every exception this package raises."""
+
+
+class ConfigurationError(SessionExtError):
+    """The extension is configured wrongly; raised at ``init_app`` so the app refuses to start."""
+
+
+class TokenError(SessionExtError):
+    """A session token could not be decrypted or is no longer valid."""

@@ -1,0 +1,240 @@
+"""``AuthExt``: registration on an app, the callback registry, and the lazy ``g.session``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Generic, Literal, cast, overload
+
+from flask import Flask, Request, current_app, g, has_request_context, request
+from flask.ctx import _AppCtxGlobals
+from typing_extensions import TypeVar
+from werkzeug.wrappers import Response
+
+from . import callbacks as cb
+from .config import AuthConfig, load_config
+from .cookies import PLAIN, SECURE, CookieNames, read_chunked
+from .errors import ConfigurationError, TokenError
+from .jwt import CLOCK_TOLERANCE, decode
+from .providers.base import Provider
+from .types import JWT, Session
+
+if TYPE_CHECKING:
+    from .actions.session import RequestAuth
+
+SessionT = TypeVar("SessionT", bound=Mapping[str, Any], default=Session)
+
+#: Decoded session tokens kept per app, keyed by the exact cookie string.
+TOKEN_CACHE_SIZE = 1024
+
+
+class AuthExt(Generic[SessionT]):
+    """Auth.js-style authentication for Flask.
+
+    ``AuthExt(app, providers=[...])`` or ``auth = AuthExt(providers=[...])`` then
+    ``auth.init_app(app)``. Per-app state lives in ``app.extensions["sessionext"]``; the
+    extension keeps no reference to an app, so one instance may serve several.
+    """
+
+    def __init__(self, app: Flask | None = None, *, providers: Iterable[Provider]) -> None:
+        self.providers: dict[str, Provider] = {}
+        for provider in providers:
+            if provider.id in self.providers:
+                raise ConfigurationError(f"two providers share the id {provider.id!r}.")
+            self.providers[provider.id] = provider
+        self._jwt: cb.Callback[Mapping[str, Any] | None] = cb.Callback(
+            "jwt_callback", cb.default_jwt, cb.JWT_ARGS
+        )
+        self._session: cb.Callback[Any] = cb.Callback(
+            "session_callback", cb.default_session, cb.SESSION_ARGS
+        )
+        self._signin: cb.Callback[bool | str] = cb.Callback(
+            "signin_callback", cb.default_signin, cb.SIGNIN_ARGS
+        )
+        self._redirect: cb.Callback[str] = cb.Callback(
+            "redirect_callback", cb.default_redirect, cb.REDIRECT_ARGS
+        )
+        self._custom_jwt = False
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Validate the ``AUTH_*`` config, register the auth routes and the request hooks."""
+        if "sessionext" in app.extensions:
+            raise RuntimeError(
+                "flask-sessionext is already registered on this app; call init_app once per app."
+            )
+        from .views import make_blueprint
+
+        config = load_config(app)
+        app.extensions["sessionext"] = AuthState(self, config)
+        app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
+        app.app_ctx_globals_class = _lazy_session_globals(app.app_ctx_globals_class)
+        app.after_request(_after_request)
+        app.context_processor(_template_context)
+
+    def jwt_callback(
+        self, fn: Callable[..., Mapping[str, Any] | None]
+    ) -> Callable[..., Mapping[str, Any] | None]:
+        """Register the ``jwt`` callback: shape the token on sign-in, read and update.
+
+        Called with ``token`` always; ``user``, ``account``, ``profile``, ``is_new_user`` and
+        ``trigger="signIn"`` on sign-in; ``trigger="update"`` and ``session`` on update.
+        Return the token to keep, or ``None`` to sign the user out.
+        """
+        self._jwt = cb.Callback("jwt_callback", fn, cb.JWT_ARGS)
+        self._custom_jwt = True
+        return fn
+
+    def session_callback(self, fn: Callable[..., SessionT]) -> Callable[..., SessionT]:
+        """Register the ``session`` callback: decide what the app and the browser see.
+
+        Called with ``session`` (the default one) and ``token`` each time a session is
+        resolved. An exception raised in it signs the user out.
+        """
+        self._session = cb.Callback("session_callback", fn, cb.SESSION_ARGS)
+        return fn
+
+    def signin_callback(self, fn: Callable[..., bool | str]) -> Callable[..., bool | str]:
+        """Register the ``signIn`` callback: ``False`` denies, a string redirects there."""
+        self._signin = cb.Callback("signin_callback", fn, cb.SIGNIN_ARGS)
+        return fn
+
+    def redirect_callback(self, fn: Callable[..., str]) -> Callable[..., str]:
+        """Register the ``redirect`` callback: map ``(url, base_url)`` to the URL to go to."""
+        self._redirect = cb.Callback("redirect_callback", fn, cb.REDIRECT_ARGS)
+        return fn
+
+    @property
+    def current_session(self) -> SessionT | None:
+        """The current request's session, typed as this extension's session type."""
+        return cast("SessionT | None", g.session)
+
+
+@dataclass(eq=False)
+class AuthState:
+    """What one app needs at request time: its extension and validated config."""
+
+    ext: AuthExt[Any]
+    config: AuthConfig
+    _decoded: Callable[[str, str], tuple[int | None, str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        secrets = self.config.secrets
+
+        @lru_cache(maxsize=TOKEN_CACHE_SIZE)
+        def decoded(raw: str, salt: str) -> tuple[int | None, str]:
+            claims = decode(raw, secret=secrets, salt=salt)
+            return claims.get("exp"), json.dumps(claims)
+
+        self._decoded = decoded
+
+    def cookie_names(self, req: Request) -> CookieNames:
+        """``__Secure-`` names when the app is served over https."""
+        secure = self.config.cookie_secure
+        if secure is None:
+            secure = self.config.url.startswith("https:") if self.config.url else req.is_secure
+        return SECURE if secure else PLAIN
+
+    def origin(self, req: Request) -> str:
+        """The app's public origin: ``AUTH_URL``, or the request's host when it is trusted."""
+        if self.config.url:
+            return self.config.url
+        app = current_app
+        if self.config.trust_host or app.config.get("TRUSTED_HOSTS") or app.debug or app.testing:
+            return req.host_url.rstrip("/")
+        raise ConfigurationError(
+            "UntrustedHost: set AUTH_URL to the app's public origin, or AUTH_TRUST_HOST = True "
+            "when a proxy you control sets the Host header."
+        )
+
+    def read_raw(self, req: Request) -> str | None:
+        """The session token as the browser sent it (chunks joined), or ``None``."""
+        return read_chunked(req.cookies, self.cookie_names(req).session_token)
+
+    def decoded(self, raw: str, salt: str) -> str:
+        """The claims of ``raw`` as JSON text, decrypted at most once per distinct cookie.
+
+        ``exp`` is checked on every call; ``json.loads`` of the result gives each caller a
+        fresh dict that callbacks may change freely. Raises :class:`~.errors.TokenError`.
+        """
+        exp, claims = self._decoded(raw, salt)
+        if exp is not None and exp <= time.time() - CLOCK_TOLERANCE:
+            raise TokenError("the session token has expired")
+        return claims
+
+    def read_token(self, req: Request | None, raw: bool) -> JWT | str | None:
+        """:func:`flask_sessionext.get_token`: the request's token, decoded unless ``raw``."""
+        req = req or request
+        value = self.read_raw(req)
+        if value is None or raw:
+            return value
+        try:
+            return cast(JWT, json.loads(self.decoded(value, self.cookie_names(req).session_token)))
+        except TokenError:
+            return None
+
+
+def current_state() -> AuthState:
+    """The :class:`AuthState` of the current app, with a clear error when it has none."""
+    try:
+        return cast(AuthState, current_app.extensions["sessionext"])
+    except KeyError:
+        raise RuntimeError(
+            "flask-sessionext is not initialised on this app; did you forget auth.init_app(app)?"
+        ) from None
+
+
+def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
+    """Subclass the app's ``g`` class so ``g.session`` resolves on first access, then stays.
+
+    ``g.session`` is then the real session dict or ``None``: no proxy stands in for it.
+    """
+    if getattr(base, "_sessionext_lazy", False):
+        return base
+
+    class SessionGlobals(base):  # type: ignore[valid-type,misc]
+        _sessionext_lazy = True
+
+        def __getattr__(self, name: str) -> Any:
+            if name != "session":
+                return super().__getattr__(name)
+            from .actions.session import resolve
+
+            value = resolve() if has_request_context() else None
+            self.session = value
+            return value
+
+    return SessionGlobals
+
+
+def request_auth() -> RequestAuth | None:
+    """This request's session bookkeeping, if ``g.session`` was resolved."""
+    return cast("RequestAuth | None", g.__dict__.get("_sessionext"))
+
+
+def _after_request(response: Response) -> Response:
+    state = request_auth()
+    if state is not None:
+        state.apply(response)
+    return response
+
+
+def _template_context() -> dict[str, Any]:
+    return {"session_data": g.session}
+
+
+@overload
+def get_token(request: Request | None = None, *, raw: Literal[False] = False) -> JWT | None: ...
+@overload
+def get_token(request: Request | None = None, *, raw: Literal[True]) -> str | None: ...
+def get_token(request: Request | None = None, *, raw: bool = False) -> JWT | str | None:
+    """Return the session token of ``request`` (default: the current one), as Auth.js ``getToken``.
+
+    The decoded claims, or with ``raw=True`` the cookie string as sent; ``None`` when there is
+    no valid session token. Server side only: never send it to the browser.
+    """
+    return current_state().read_token(request, raw)

@@ -1,0 +1,213 @@
+"""The auth routes, Auth.js's REST set: one small function per route."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, jsonify, make_response, render_template, request
+from werkzeug.wrappers import Response
+
+from . import csrf
+from .actions.body import form_body, verified_csrf
+from .actions.callback import credentials_callback
+from .actions.session import resolve
+from .actions.signout import signout as do_signout
+from .cookies import set_cookie
+from .errors import SessionExtError
+from .extension import AuthState, current_state
+from .providers.base import Provider
+from .providers.credentials import Credentials
+from .redirects import callback_url
+from .responses import CLIENT_ERRORS, ERROR_STATUS, auth_error, go_to, page_url, wants_json
+
+SIGNIN_MESSAGES = {
+    "CredentialsSignin": "Sign in failed. Check the details you provided are correct.",
+    "OAuthAccountNotLinked": "To confirm your identity, sign in with the account you used before.",
+    "OAuthCallbackError": "The sign-in provider did not complete the sign-in. Try again.",
+    "MissingCSRF": "The form expired. Try again.",
+}
+ERROR_MESSAGES = {
+    "Configuration": "There is a problem with the server configuration; the log has details.",
+    "AccessDenied": "You do not have permission to sign in.",
+    "Verification": "The sign-in link is no longer valid. It may have been used or have expired.",
+}
+
+
+def make_blueprint() -> Blueprint:
+    """The ``sessionext`` blueprint; ``init_app`` mounts it at ``AUTH_BASE_PATH``."""
+    bp = Blueprint("sessionext", __name__, template_folder="templates")
+    bp.add_url_rule("/csrf", "csrf", get_csrf)
+    bp.add_url_rule("/providers", "providers", get_providers)
+    bp.add_url_rule("/session", "session", get_session)
+    bp.add_url_rule("/session", "update_session", update_session, methods=["POST"])
+    bp.add_url_rule("/signin", "signin", signin_page)
+    bp.add_url_rule("/signin/<provider_id>", "signin_provider", signin, methods=["POST"])
+    bp.add_url_rule("/callback/<provider_id>", "callback", callback, methods=["GET", "POST"])
+    bp.add_url_rule("/signout", "signout", signout_page)
+    bp.add_url_rule("/signout", "signout_post", signout, methods=["POST"])
+    bp.add_url_rule("/error", "error", error_page)
+    bp.after_request(_private)
+    bp.register_error_handler(SessionExtError, _configuration_error)
+    return bp
+
+
+def get_csrf() -> Response:
+    """``{"csrfToken": ...}``; sets the CSRF cookie when the request had no valid one."""
+    token, cookie = _csrf_token(current_state())
+    return _with_csrf(jsonify(csrfToken=token), cookie)
+
+
+def get_providers() -> Response:
+    """Every configured provider with its sign-in and callback URLs."""
+    state = current_state()
+    base = state.origin(request) + state.config.base_path
+    return jsonify(
+        {
+            p.id: {
+                "id": p.id,
+                "name": p.name,
+                "type": p.type,
+                "signinUrl": f"{base}/signin/{p.id}",
+                "callbackUrl": f"{base}/callback/{p.id}",
+            }
+            for p in state.ext.providers.values()
+        }
+    )
+
+
+def get_session() -> Response:
+    """The session JSON, or ``null`` when signed out; the cookie's expiry slides."""
+    g.session = resolve(reissue=True)
+    return jsonify(g.session)
+
+
+def update_session() -> Response:
+    """Update the session from ``{"csrfToken", "data"}``: ``jwt`` runs with ``trigger="update"``."""
+    state = current_state()
+    body = form_body()
+    if not verified_csrf(state, body):
+        return _json(None, 400)
+    g.session = resolve(reissue=True, trigger="update", data=body.get("data"))
+    return jsonify(g.session)
+
+
+def signin_page() -> Response:
+    """The built-in sign-in page (template ``sessionext/signin.html``)."""
+    state = current_state()
+    if "signin" in state.config.pages:
+        return go_to(page_url("signin", state.config.pages, **_query("callbackUrl", "error")))
+    token, cookie = _csrf_token(state)
+    error = request.args.get("error", "")
+    html = render_template(
+        "sessionext/signin.html",
+        providers=list(state.ext.providers.values()),
+        csrf_token=token,
+        callback_url=_next_url(state, request.args.get("callbackUrl")),
+        error=error and SIGNIN_MESSAGES.get(error, "Unable to sign in."),
+    )
+    return _with_csrf(make_response(html), cookie)
+
+
+def signin(provider_id: str) -> Response:
+    """Start signing in with a provider; credentials providers sign in from the form instead."""
+    state = current_state()
+    _provider(state, provider_id)
+    body = form_body()
+    if not verified_csrf(state, body):
+        return auth_error("MissingCSRF", state.config.pages)
+    next_url = _next_url(state, body.get("callbackUrl"))
+    return go_to(page_url("signin", state.config.pages, callbackUrl=next_url))
+
+
+def callback(provider_id: str) -> Response:
+    """Finish a sign-in: credentials are posted here with the CSRF token."""
+    state = current_state()
+    provider = _provider(state, provider_id)
+    if isinstance(provider, Credentials):
+        if request.method != "POST":
+            abort(405, valid_methods=["POST"])
+        return credentials_callback(state, provider)
+    abort(404)
+
+
+def signout_page() -> Response:
+    """The built-in page that asks to confirm signing out (template ``sessionext/signout.html``)."""
+    state = current_state()
+    if "signout" in state.config.pages:
+        return go_to(page_url("signout", state.config.pages, **_query("callbackUrl")))
+    token, cookie = _csrf_token(state)
+    html = render_template(
+        "sessionext/signout.html",
+        csrf_token=token,
+        callback_url=_next_url(state, request.args.get("callbackUrl")),
+    )
+    return _with_csrf(make_response(html), cookie)
+
+
+def signout() -> Response:
+    """Sign out (CSRF checked), then go to ``callbackUrl``."""
+    state = current_state()
+    return do_signout(state) or auth_error("MissingCSRF", state.config.pages)
+
+
+def error_page() -> Response:
+    """The error page: only the codes a client may see are shown, anything else as generic."""
+    state = current_state()
+    code = request.args.get("error", "")
+    if code not in CLIENT_ERRORS and code != "Configuration":
+        code = ""
+    if "error" in state.config.pages:
+        return go_to(page_url("error", state.config.pages, error=code))
+    status = ERROR_STATUS.get(code, 400)
+    message = ERROR_MESSAGES.get(code) or SIGNIN_MESSAGES.get(code) or "Unable to sign in."
+    if wants_json():
+        return _json({"error": code or "Default", "message": message}, status)
+    html = render_template("sessionext/error.html", code=code, message=message)
+    return make_response(html, status)
+
+
+def _provider(state: AuthState, provider_id: str) -> Provider:
+    provider = state.ext.providers.get(provider_id)
+    if provider is None:
+        if wants_json():
+            abort(_json({"error": "UnknownProvider", "provider": provider_id[:64]}, 404))
+        abort(404)
+    return provider
+
+
+def _next_url(state: AuthState, value: object) -> str:
+    return callback_url(value, state.origin(request), state.ext._redirect)
+
+
+def _query(*names: str) -> dict[str, str]:
+    return {name: request.args.get(name, "") for name in names}
+
+
+def _csrf_token(state: AuthState) -> tuple[str, str | None]:
+    """The request's CSRF token, and a new cookie value when the request had no valid one."""
+    cookie = request.cookies.get(state.cookie_names(request).csrf_token)
+    token = csrf.token_from_cookie(cookie, state.config.secrets)
+    if token is not None:
+        return token, None
+    return csrf.new_token(state.config.secrets[0])
+
+
+def _with_csrf(response: Response, cookie: str | None) -> Response:
+    if cookie is not None:
+        names = current_state().cookie_names(request)
+        set_cookie(response, names.csrf_token, cookie, secure=names.secure)
+    return response
+
+
+def _json(body: object, status: int) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "private, no-cache, no-store"
+    response.vary.add("Cookie")
+    return response
+
+
+def _configuration_error(error: SessionExtError) -> Response:
+    return auth_error("Configuration", current_state().config.pages, detail=str(error))
