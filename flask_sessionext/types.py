@@ -2,8 +2,11 @@
 
 Apps extend them the way Auth.js users augment ``next-auth``'s interfaces::
 
-    class MySession(Session):
+    class MyUser(SessionUser):
         role: Literal["admin", "manager", "user"]
+
+    class MySession(Session[MyUser]):
+        plan: str
 
     auth: AuthExt[MySession] = AuthExt(providers=[...])
     auth.current_session  # MySession | None
@@ -11,9 +14,9 @@ Apps extend them the way Auth.js users augment ``next-auth``'s interfaces::
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Generic, Literal, Protocol
 
-from typing_extensions import NotRequired
+from typing_extensions import NotRequired, TypedDict, TypeVar
 
 Trigger = Literal["signIn", "signUp", "update"]
 
@@ -65,10 +68,16 @@ class SessionUser(TypedDict, total=False):
     image: str | None
 
 
-class Session(TypedDict):
-    """The session the app and the browser see (``g.session``, ``GET /session``)."""
+UserT = TypeVar("UserT", default=SessionUser)
 
-    user: NotRequired[SessionUser]
+
+class Session(TypedDict, Generic[UserT]):
+    """The session the app and the browser see (``g.session``, ``GET /session``).
+
+    ``Session[MyUser]`` types ``session["user"]`` as the app's own user shape.
+    """
+
+    user: NotRequired[UserT]
     expires: str
 
 

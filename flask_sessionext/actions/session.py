@@ -76,7 +76,7 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     now = time.time()
     ra.reissue = ra.reissue or reissue or now - token.get("iat", 0) >= state.config.update_age
     ra.token = token
-    exp = now + state.config.max_age if ra.reissue else token.get("exp", now)
+    exp = int(now) + state.config.max_age if ra.reissue else token.get("exp", now)
     try:
         session = state.ext._session(
             session=_default_session(token, exp),

@@ -1,0 +1,81 @@
+"""Shared fixtures: a small app with a credentials provider, and a way to sign in through it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask, g, jsonify
+from flask.testing import FlaskClient
+
+from flask_sessionext import AuthExt, login_required
+from flask_sessionext.providers import Credentials
+
+SECRET = "test-secret-0123456789-0123456789-abcdef"
+
+USERS = {
+    "alice": {"id": 1, "name": "Alice", "email": "alice@example.com", "role": "admin"},
+    "bob": {"id": "b-2", "name": "Bob", "email": "bob@example.com", "role": "user"},
+}
+
+
+def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
+    """Accept the password "pw" for every known user."""
+    user = USERS.get(credentials.get("username", ""))
+    if user is None or credentials.get("password") != "pw":
+        return None
+    return {**user, "access_token": f"at-{user['id']}"}
+
+
+def build_app(configure: Callable[[AuthExt[Any]], None] | None = None, **config: Any) -> Flask:
+    """An app with the auth routes, a protected ``/private`` view and an open ``/open`` one."""
+    app = Flask(__name__)
+    app.config.update({"TESTING": True, "AUTH_SECRET": SECRET, **config})
+    auth: AuthExt[Any] = AuthExt(providers=[Credentials(authorize=authorize)])
+    if configure is not None:
+        configure(auth)
+    auth.init_app(app)
+
+    @app.get("/private")
+    @login_required
+    def private() -> Any:
+        return jsonify(g.session)
+
+    @app.get("/open")
+    def open_view() -> Any:
+        return jsonify(signed_in=g.session is not None)
+
+    return app
+
+
+@pytest.fixture
+def app() -> Flask:
+    return build_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as client:
+        yield client
+
+
+def csrf_token(client: FlaskClient) -> str:
+    """Fetch a CSRF token (and its cookie) the way Auth.js clients do."""
+    token = client.get("/api/auth/csrf").get_json()["csrfToken"]
+    assert isinstance(token, str)
+    return token
+
+
+def sign_in(
+    client: FlaskClient, username: str = "alice", password: str = "pw", **extra: str
+) -> Any:
+    """Post the credentials form with a valid CSRF token; return the response."""
+    data = {"csrfToken": csrf_token(client), "username": username, "password": password, **extra}
+    return client.post("/api/auth/callback/credentials", data=data)
+
+
+def session_cookie(client: FlaskClient, name: str = "authjs.session-token") -> str | None:
+    """The session cookie the test client holds, if any."""
+    cookie = client.get_cookie(name)
+    return cookie.value if cookie else None

@@ -1,0 +1,240 @@
+"""jwt, session, signIn and redirect callbacks with Auth.js semantics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_sessionext import AuthExt, get_token, signals
+from flask_sessionext.jwt import decode, encode
+
+from .conftest import SECRET, build_app, csrf_token, session_cookie, sign_in
+
+
+def custom_data_app() -> tuple[Flask, list[dict[str, Any]]]:
+    """The Auth.js guide: role and access token into the token, only the role to the session."""
+    calls: list[dict[str, Any]] = []
+
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(
+            token: dict[str, Any],
+            user: dict[str, Any] | None = None,
+            account: dict[str, Any] | None = None,
+            trigger: str | None = None,
+            session: Any = None,
+        ) -> dict[str, Any]:
+            calls.append({"user": user, "account": account, "trigger": trigger, "session": session})
+            if user:
+                token["role"] = user["role"]
+                token["access_token"] = user["access_token"]
+            if trigger == "update" and isinstance(session, dict) and "role" in session:
+                token["role"] = session["role"]
+            return token
+
+        @auth.session_callback
+        def session(session: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+            session["user"]["role"] = token["role"]
+            session["uid"] = token["sub"]
+            return session
+
+    return build_app(configure), calls
+
+
+def test_jwt_gets_user_and_account_on_sign_in_only() -> None:
+    app, calls = custom_data_app()
+    client = app.test_client()
+    sign_in(client)
+    assert calls == [
+        {
+            "user": {
+                "id": "1",
+                "name": "Alice",
+                "email": "alice@example.com",
+                "role": "admin",
+                "access_token": "at-1",
+            },
+            "account": {"provider": "credentials", "type": "credentials", "providerAccountId": "1"},
+            "trigger": "signIn",
+            "session": None,
+        }
+    ]
+    calls.clear()
+    client.get("/private")
+    assert calls == [{"user": None, "account": None, "trigger": None, "session": None}]
+
+
+def test_role_reaches_the_session_and_access_token_stays_in_the_token() -> None:
+    app, _ = custom_data_app()
+    client = app.test_client()
+    sign_in(client)
+    session = client.get("/api/auth/session").get_json()
+    assert session["user"] == {"name": "Alice", "email": "alice@example.com", "role": "admin"}
+    assert session["uid"] == "1"
+    assert "at-1" not in client.get("/api/auth/session").get_data(as_text=True)
+    with app.test_request_context(
+        headers={"Cookie": f"authjs.session-token={session_cookie(client)}"}
+    ):
+        token = get_token()
+        assert token is not None
+        assert token["access_token"] == "at-1"  # type: ignore[typeddict-item]
+        assert token["sub"] == "1"
+        assert {"iat", "exp", "jti"} <= set(token)
+        assert isinstance(get_token(raw=True), str)
+
+
+def test_update_runs_jwt_with_trigger_update_and_reissues(client: FlaskClient) -> None:
+    app, calls = custom_data_app()
+    client = app.test_client()
+    sign_in(client)
+    before = session_cookie(client)
+    updates: list[Any] = []
+    signals.session_updated.connect(
+        lambda sender, **kw: updates.append(kw["data"]), app, weak=False
+    )
+    calls.clear()
+    body = {"csrfToken": csrf_token(client), "data": {"role": "manager"}}
+    response = client.post("/api/auth/session", json=body)
+    assert response.get_json()["user"]["role"] == "manager"
+    assert calls[-1]["trigger"] == "update" and calls[-1]["session"] == {"role": "manager"}
+    assert session_cookie(client) != before
+    assert client.get("/api/auth/session").get_json()["user"]["role"] == "manager"
+    assert updates == [{"role": "manager"}]
+
+
+def test_update_without_csrf_is_400_and_changes_nothing() -> None:
+    app, _ = custom_data_app()
+    client = app.test_client()
+    sign_in(client)
+    response = client.post("/api/auth/session", json={"data": {"role": "manager"}})
+    assert response.status_code == 400
+    assert response.get_json() is None
+    assert client.get("/api/auth/session").get_json()["user"]["role"] == "admin"
+
+
+def test_jwt_returning_none_signs_out_and_clears_the_cookie() -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any], trigger: str | None = None) -> dict[str, Any] | None:
+            return token if trigger == "signIn" else None
+
+    client = build_app(configure).test_client()
+    sign_in(client)
+    assert session_cookie(client)
+    assert client.get("/open").get_json() == {"signed_in": False}
+    assert session_cookie(client) is None
+
+
+def test_exception_in_session_callback_signs_the_user_out(caplog: Any) -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.session_callback
+        def session(session: dict[str, Any]) -> dict[str, Any]:
+            raise LookupError("user was deleted")
+
+    client = build_app(configure).test_client()
+    sign_in(client)
+    response = client.get("/open")
+    assert response.status_code == 200
+    assert response.get_json() == {"signed_in": False}
+    assert session_cookie(client) is None
+    assert "session callback raised" in caplog.text
+
+
+def test_signin_callback_false_denies_and_a_string_redirects() -> None:
+    verdict: list[bool | str] = [False]
+
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.signin_callback
+        def allow(user: dict[str, Any], credentials: dict[str, str] | None) -> bool | str:
+            assert credentials == {"username": "alice", "password": "pw"}
+            return verdict[0]
+
+    client = build_app(configure).test_client()
+    response = sign_in(client)
+    assert response.headers["Location"] == "/api/auth/error?error=AccessDenied"
+    assert client.get(response.headers["Location"]).status_code == 403
+    assert session_cookie(client) is None
+    verdict[0] = "/welcome-back"
+    assert sign_in(client).headers["Location"] == "/welcome-back"
+    assert session_cookie(client) is None
+
+
+def test_redirect_callback_decides_where_to_go() -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.redirect_callback
+        def redirect(url: str, base_url: str) -> str:
+            return url if url.startswith("https://docs.example") else base_url + "/home"
+
+    client = build_app(configure).test_client()
+    assert sign_in(client, callbackUrl="https://docs.example/x").headers["Location"] == (
+        "https://docs.example/x"
+    )
+    assert sign_in(client, callbackUrl="/anything").headers["Location"] == "http://localhost/home"
+
+
+def test_callbacks_may_declare_kwargs_or_only_what_they_use() -> None:
+    seen: dict[str, Any] = {}
+
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(**kwargs: Any) -> Any:
+            seen.update(kwargs)
+            return kwargs["token"]
+
+    sign_in(build_app(configure).test_client())
+    assert set(seen) == {"token", "user", "account", "profile", "is_new_user", "trigger", "session"}
+
+
+def test_a_callback_requiring_an_unknown_argument_is_refused_at_registration() -> None:
+    auth: AuthExt[Any] = AuthExt(providers=[])
+    with pytest.raises(TypeError, match=r"requires \['tokne'\]"):
+
+        @auth.jwt_callback
+        def jwt(tokne: dict[str, Any]) -> dict[str, Any]:
+            return tokne
+
+
+def test_signals_for_sign_in_and_sign_out(client: FlaskClient) -> None:
+    app = client.application
+    events: list[str] = []
+    signals.signed_in.connect(
+        lambda s, **kw: events.append(f"in:{kw['user']['name']}"), app, weak=False
+    )
+    signals.signed_out.connect(
+        lambda s, **kw: events.append(f"out:{kw['token']['sub']}"), app, weak=False
+    )
+    sign_in(client)
+    client.post("/api/auth/signout", data={"csrfToken": csrf_token(client)})
+    assert events == ["in:Alice", "out:1"]
+
+
+def test_user_id_is_a_string_and_generated_when_missing() -> None:
+    from flask_sessionext.providers import Credentials
+
+    app = build_app()
+    app.extensions["sessionext"].ext.providers["credentials"] = Credentials(
+        authorize=lambda c: {"name": "Anon"}
+    )
+    client = app.test_client()
+    sign_in(client)
+    with app.test_request_context(
+        headers={"Cookie": f"authjs.session-token={session_cookie(client)}"}
+    ):
+        token = get_token()
+        assert token is not None and len(token["sub"]) == 36
+
+
+def test_session_expires_reports_the_cookie_expiry() -> None:
+    client = build_app().test_client()
+    token = encode(
+        {"sub": "1", "name": "A"}, secret=SECRET, salt="authjs.session-token", max_age=600
+    )
+    exp = decode(token, secret=SECRET, salt="authjs.session-token")["exp"]
+    client.set_cookie("authjs.session-token", token)
+    # A plain request does not slide the expiry: expires is the token's own exp.
+    expected = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(exp))
+    assert client.get("/private").get_json()["expires"] == expected

@@ -1,0 +1,140 @@
+"""g.session: resolved lazily, once per request, and the cookie re-issued only when due."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask, g, render_template_string
+from flask.ctx import _AppCtxGlobals
+
+from flask_sessionext import AuthExt
+from flask_sessionext.jwt import decode, encode
+
+from .conftest import SECRET, build_app, session_cookie, sign_in
+
+SALT = "authjs.session-token"
+
+
+def counting_app(**config: Any) -> tuple[Flask, list[str]]:
+    calls: list[str] = []
+
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any]) -> dict[str, Any]:
+            calls.append("jwt")
+            return token
+
+        @auth.session_callback
+        def session(session: dict[str, Any]) -> dict[str, Any]:
+            calls.append("session")
+            return session
+
+    app = build_app(configure, **config)
+
+    @app.get("/static-like")
+    def static_like() -> str:
+        return "no session needed"
+
+    @app.get("/twice")
+    def twice() -> str:
+        first, second = g.session, g.session
+        assert first is second
+        return render_template_string("{{ session_data.user.name }}")
+
+    return app, calls
+
+
+def test_a_view_that_never_reads_the_session_costs_nothing() -> None:
+    app, calls = counting_app()
+    client = app.test_client()
+    sign_in(client)
+    calls.clear()
+    response = client.get("/static-like")
+    assert calls == []
+    assert "Set-Cookie" not in response.headers
+    assert "Vary" not in response.headers
+
+
+def test_session_resolves_once_per_request_and_templates_share_it() -> None:
+    app, calls = counting_app()
+    client = app.test_client()
+    sign_in(client)
+    calls.clear()
+    assert client.get("/twice").get_data() == b"Alice"
+    assert calls == ["jwt", "session"]
+
+
+def test_signed_out_is_really_none() -> None:
+    app = build_app()
+    with app.test_request_context("/"):
+        assert g.session is None
+        assert render_template_string("{{ session_data is none }}") == "True"
+
+
+def test_ordinary_requests_do_not_rewrite_the_cookie() -> None:
+    app, _ = counting_app()
+    client = app.test_client()
+    sign_in(client)
+    response = client.get("/private")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["Vary"] == "Cookie"
+
+
+def test_cookie_slides_after_update_age_and_on_get_session() -> None:
+    app, _ = counting_app(AUTH_SESSION_UPDATE_AGE=60)
+    client = app.test_client()
+    old = encode({"sub": "1", "name": "A"}, secret=SECRET, salt=SALT)
+    old_claims = decode(old, secret=SECRET, salt=SALT)
+    client.set_cookie(SALT, old)
+    assert "Set-Cookie" not in client.get("/private").headers  # issued just now
+    aged = dict(old_claims, iat=int(time.time()) - 120)
+    from joserfc import jwe
+
+    from flask_sessionext.jwt import derive_key
+
+    key, kid = derive_key(SECRET, SALT)
+    import json
+
+    stale = jwe.encrypt_compact(
+        {"alg": "dir", "enc": "A256CBC-HS512", "kid": kid}, json.dumps(aged).encode(), key
+    )
+    client.set_cookie(SALT, stale)
+    response = client.get("/private")
+    assert "authjs.session-token=" in response.headers["Set-Cookie"]
+    fresh = decode(session_cookie(client) or "", secret=SECRET, salt=SALT)
+    assert fresh["iat"] >= int(time.time()) - 1 and fresh["jti"] != old_claims["jti"]
+    # GET /session always slides the expiry, as in Auth.js.
+    assert "Set-Cookie" in client.get("/api/auth/session").headers
+
+
+def test_jwt_callback_changing_the_token_reissues_it() -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any]) -> dict[str, Any]:
+            token["seen"] = token.get("seen", 0) + 1
+            return token
+
+    client = build_app(configure).test_client()
+    sign_in(client)
+    client.get("/private")
+    claims = decode(session_cookie(client) or "", secret=SECRET, salt=SALT)
+    assert claims["seen"] == 2  # sign-in, then the read that changed it
+
+
+def test_the_apps_own_g_class_is_kept() -> None:
+    class MyGlobals(_AppCtxGlobals):
+        def hello(self) -> str:
+            return "hi"
+
+    app = Flask(__name__)
+    app.app_ctx_globals_class = MyGlobals
+    app.config.update(AUTH_SECRET=SECRET, TESTING=True)
+    AuthExt(app, providers=[])
+    with app.test_request_context("/"):
+        assert g.hello() == "hi"
+        assert g.session is None
+        g.other = 1
+        assert g.other == 1
+        assert g.get("missing", 5) == 5
