@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -37,7 +37,11 @@ DEFAULT_MAX_AGE = 30 * 24 * 60 * 60
 _ALG = "dir"
 _ENC = "A256CBC-HS512"
 _DECODE_ALGORITHMS = (_ALG, _ENC, "A256GCM")
-_KEY_LENGTHS = {"A256CBC-HS512": 64, "A256GCM": 32}
+# Key length per content encryption, and the thumbprint digest @auth/core pairs with it.
+_KEY_SPECS: dict[str, tuple[int, Literal["sha256", "sha512"]]] = {
+    "A256CBC-HS512": (64, "sha512"),
+    "A256GCM": (32, "sha256"),
+}
 
 Secret = str | Sequence[str]
 
@@ -47,10 +51,10 @@ def derive_key(secret: str, salt: str, enc: str = _ENC) -> tuple[OctKey, str]:
     """Return the encryption key for ``(secret, salt, enc)`` and its ``kid``, derived once.
 
     HKDF-SHA256 with info ``Auth.js Generated Encryption Key (<salt>)``; the ``kid`` is the
-    RFC 7638 thumbprint with SHA-512, exactly as ``@auth/core`` computes them.
+    RFC 7638 thumbprint (SHA-512 for the 64-byte key), exactly as ``@auth/core`` computes them.
     """
     try:
-        length = _KEY_LENGTHS[enc]
+        length, digest = _KEY_SPECS[enc]
     except KeyError:
         raise TokenError(f"unsupported content encryption {enc!r}") from None
     raw = HKDF(
@@ -59,7 +63,7 @@ def derive_key(secret: str, salt: str, enc: str = _ENC) -> tuple[OctKey, str]:
         salt=salt.encode(),
         info=f"Auth.js Generated Encryption Key ({salt})".encode(),
     ).derive(secret.encode())
-    kid = thumbprint({"kty": "oct", "k": urlsafe_b64encode(raw).decode()}, "sha512")
+    kid = thumbprint({"kty": "oct", "k": urlsafe_b64encode(raw).decode()}, digest)
     return OctKey.import_key(raw), kid
 
 
@@ -81,7 +85,7 @@ def encode(
     key, kid = derive_key(_secrets(secret)[0], salt)
     now = int(time.time())
     claims = {**token, "iat": now, "exp": now + max_age, "jti": str(uuid.uuid4())}
-    payload = json.dumps(claims, separators=(",", ":")).encode()
+    payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
     header = {"alg": _ALG, "enc": _ENC, "kid": kid}
     return jwe.encrypt_compact(header, payload, key, algorithms=[_ALG, _ENC])
 
