@@ -23,6 +23,9 @@ class CookieNames:
     session_token: str
     csrf_token: str
     callback_url: str
+    state: str
+    pkce: str
+    nonce: str
     secure: bool
 
     @classmethod
@@ -33,8 +36,15 @@ class CookieNames:
             session_token=f"{prefix}authjs.session-token",
             csrf_token=f"{'__Host-' if secure else ''}authjs.csrf-token",
             callback_url=f"{prefix}authjs.callback-url",
+            state=f"{prefix}authjs.state",
+            pkce=f"{prefix}authjs.pkce.code_verifier",
+            nonce=f"{prefix}authjs.nonce",
             secure=secure,
         )
+
+    def check(self, check: str) -> str:
+        """The cookie name of an OAuth check: ``state``, ``pkce`` or ``nonce``."""
+        return {"state": self.state, "pkce": self.pkce, "nonce": self.nonce}[check]
 
 
 PLAIN = CookieNames.build(secure=False)

@@ -13,3 +13,7 @@ class ConfigurationError(SessionExtError):
 
 class TokenError(SessionExtError):
     """A session token could not be decrypted or is no longer valid."""
+
+
+class OAuthFlowError(SessionExtError):
+    """A step of an OAuth or OpenID Connect sign-in failed; the message goes to the log only."""

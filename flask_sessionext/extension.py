@@ -20,6 +20,8 @@ from .cookies import PLAIN, SECURE, CookieNames, read_chunked
 from .errors import ConfigurationError, TokenError
 from .jwt import CLOCK_TOLERANCE, decode
 from .providers.base import Provider
+from .providers.oauth import Client, OAuth2
+from .refresh import Refresher
 from .types import JWT, Session
 
 if TYPE_CHECKING:
@@ -70,7 +72,10 @@ class AuthExt(Generic[SessionT]):
         from .views import make_blueprint
 
         config = load_config(app)
-        app.extensions["sessionext"] = AuthState(self, config)
+        clients = {
+            p.id: p.client(app.config) for p in self.providers.values() if isinstance(p, OAuth2)
+        }
+        app.extensions["sessionext"] = AuthState(self, config, clients)
         app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
         app.app_ctx_globals_class = _lazy_session_globals(app.app_ctx_globals_class)
         app.after_request(_after_request)
@@ -120,10 +125,16 @@ class AuthState:
 
     ext: AuthExt[Any]
     config: AuthConfig
+    clients: Mapping[str, Client]
+    refresher: Refresher = field(default_factory=Refresher, repr=False)
+    refreshable: frozenset[str] = field(init=False)
     _decoded: Callable[[str, str], tuple[int | None, str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         secrets = self.config.secrets
+        self.refreshable = frozenset(
+            p.id for p in self.ext.providers.values() if isinstance(p, OAuth2) and p.refresh
+        )
 
         @lru_cache(maxsize=TOKEN_CACHE_SIZE)
         def decoded(raw: str, salt: str) -> tuple[int | None, str]:

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, g, jsonify, make_response, render_template, 
 from werkzeug.wrappers import Response
 
 from . import csrf
+from .actions import oauth
 from .actions.body import form_body, verified_csrf
 from .actions.callback import credentials_callback
 from .actions.session import resolve
@@ -15,6 +16,7 @@ from .errors import SessionExtError
 from .extension import AuthState, current_state
 from .providers.base import Provider
 from .providers.credentials import Credentials
+from .providers.oauth import OAuth2
 from .redirects import callback_url
 from .responses import CLIENT_ERRORS, ERROR_STATUS, auth_error, go_to, page_url, wants_json
 
@@ -107,20 +109,25 @@ def signin_page() -> Response:
 
 
 def signin(provider_id: str) -> Response:
-    """Start signing in with a provider; credentials providers sign in from the form instead."""
+    """Start signing in with a provider (CSRF checked): OAuth providers redirect to the provider;
+    credentials providers sign in from the form on the sign-in page instead."""
     state = current_state()
-    _provider(state, provider_id)
+    provider = _provider(state, provider_id)
     body = form_body()
     if not verified_csrf(state, body):
         return auth_error("MissingCSRF", state.config.pages)
     next_url = _next_url(state, body.get("callbackUrl"))
+    if isinstance(provider, OAuth2):
+        return oauth.start(state, provider, next_url)
     return go_to(page_url("signin", state.config.pages, callbackUrl=next_url))
 
 
 def callback(provider_id: str) -> Response:
-    """Finish a sign-in: credentials are posted here with the CSRF token."""
+    """Finish a sign-in: the provider redirects here, or credentials are posted with CSRF."""
     state = current_state()
     provider = _provider(state, provider_id)
+    if isinstance(provider, OAuth2):
+        return oauth.callback(state, provider)
     if isinstance(provider, Credentials):
         if request.method != "POST":
             abort(405, valid_methods=["POST"])

@@ -51,19 +51,12 @@ def colour() -> str | None:
 def test_declared_session_fields_type_check_and_undeclared_ones_fail(tmp_path: Path) -> None:
     (tmp_path / "good.py").write_text(GOOD)
     (tmp_path / "bad.py").write_text(BAD)
+    root = Path(__file__).resolve().parents[1]
+    config = ["--config-file", str(root / "pyproject.toml"), "--cache-dir", str(tmp_path / "c")]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--cache-dir",
-            str(tmp_path / ".cache"),
-            "good.py",
-            "bad.py",
-        ],
+        [sys.executable, "-m", "mypy", *config, "good.py", "bad.py"],
         cwd=tmp_path,
-        env={**os.environ, "MYPYPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "MYPYPATH": str(root)},
         capture_output=True,
         text=True,
         check=False,

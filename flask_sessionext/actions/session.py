@@ -6,7 +6,8 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from flask import g, request
 from werkzeug.wrappers import Response
@@ -15,6 +16,8 @@ from ..cookies import CookieNames, clear_chunked, write_chunked
 from ..errors import SessionExtError, TokenError
 from ..extension import AuthState, current_state
 from ..jwt import encode
+from ..providers.oauth import OAuth2
+from ..refresh import due, refreshed
 from ..responses import logger
 from ..signals import send, session_updated
 from ..types import JWT, Session, SessionUser, Trigger
@@ -96,9 +99,19 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
 def _run_jwt(
     state: AuthState, text: str, ra: RequestAuth, trigger: Trigger | None, data: Any
 ) -> JWT | None:
-    claims: JWT = json.loads(text)
+    """The token after provider-token refresh (when due) and the app's ``jwt`` callback."""
+    claims: dict[str, Any] = json.loads(text)
+    if (
+        state.refreshable
+        and claims.get("provider") in state.refreshable
+        and due(claims, time.time())
+    ):
+        provider = cast(OAuth2, state.ext.providers[claims["provider"]])
+        run = partial(provider.refresh_tokens, state.clients[provider.id])
+        claims = refreshed(claims, run, state.refresher)
+        ra.reissue = True
     if trigger is None and not state.ext._custom_jwt:
-        return claims
+        return cast(JWT, claims)
     try:
         token = state.ext._jwt(
             token=claims,
@@ -115,10 +128,10 @@ def _run_jwt(
     if token is None:
         ra.clear = True
         return None
-    ra.reissue = trigger is not None or token != json.loads(text)
+    ra.reissue = ra.reissue or trigger is not None or token != json.loads(text)
     if trigger == "update":
         send(session_updated, token=token, data=data)
-    return dict(token)  # type: ignore[return-value]
+    return cast(JWT, dict(token))
 
 
 def _default_session(token: JWT, exp: float) -> Session:

@@ -25,8 +25,13 @@ def complete_signin(
     credentials: dict[str, str] | None = None,
     is_new_user: bool | None = None,
     next_url: object = None,
+    token_claims: Mapping[str, Any] | None = None,
 ) -> Response:
-    """Sign ``user`` (its ``id`` a string) in: ``signIn``, ``jwt``, the cookie, the redirect."""
+    """Sign ``user`` (its ``id`` a string) in: ``signIn``, ``jwt``, the cookie, the redirect.
+
+    ``token_claims`` are added to the default token before the ``jwt`` callback sees it
+    (the provider tokens of a provider with ``refresh=True``).
+    """
     ext, pages = state.ext, state.config.pages
     signed_user = cast(User, user)
     try:
@@ -45,7 +50,9 @@ def complete_signin(
         "picture": signed_user.get("image"),
         "sub": signed_user["id"],
     }
-    token = cast(JWT, {k: v for k, v in defaults.items() if v is not None})
+    token = cast(
+        JWT, {k: v for k, v in defaults.items() if v is not None} | dict(token_claims or {})
+    )
     try:
         shaped = ext._jwt(
             token=token,

@@ -1,0 +1,149 @@
+"""OAuth and OpenID Connect sign-in: the redirect to the provider, and the callback.
+
+State, PKCE verifier, nonce and the callback URL each travel in their own short-lived
+encrypted cookie (salted by its name, bound to the provider), never in Flask's session,
+and are expired as soon as the callback has used them.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from authlib.common.security import generate_token
+from flask import request
+from werkzeug.wrappers import Response
+
+from ..cookies import CookieNames, expire_cookie, set_cookie
+from ..errors import OAuthFlowError, TokenError
+from ..extension import AuthState
+from ..jwt import decode, encode
+from ..providers.oauth import OAuth2
+from ..providers.oidc import OIDC
+from ..refresh import provider_tokens
+from ..responses import auth_error, go_to, logger
+from ..types import Account
+from .signin import complete_signin
+
+#: Lifetime of the check cookies, in seconds.
+CHECK_MAX_AGE = 15 * 60
+_LENGTHS = {"state": 32, "pkce": 64, "nonce": 32}
+
+
+def callback_uri(state: AuthState, provider: OAuth2) -> str:
+    """The redirect URI registered with the provider: ``<origin><base path>/callback/<id>``."""
+    return f"{state.origin(request)}{state.config.base_path}/callback/{provider.id}"
+
+
+def start(state: AuthState, provider: OAuth2, next_url: str) -> Response:
+    """Send the user to the provider, with fresh checks stored in their cookies."""
+    checks = {check: generate_token(_LENGTHS[check]) for check in provider.checks}
+    url = provider.authorization_url(
+        state.clients[provider.id], callback_uri(state, provider), checks
+    )
+    response = go_to(url)
+    names = state.cookie_names(request)
+    for check, value in [*checks.items(), ("callback", next_url)]:
+        name = _cookie_name(names, check)
+        payload = encode(
+            {"value": value, "provider": provider.id},
+            secret=state.config.secrets,
+            salt=name,
+            max_age=CHECK_MAX_AGE,
+        )
+        set_cookie(response, name, payload, secure=names.secure, max_age=CHECK_MAX_AGE)
+    return response
+
+
+def callback(state: AuthState, provider: OAuth2) -> Response:
+    """Finish the sign-in: verify the checks, exchange the code, read the profile, sign in."""
+    names = state.cookie_names(request)
+    checks = {
+        check: _read_check(state, names, check, provider.id)
+        for check in [*provider.checks, "callback"]
+    }
+    response = _finish(state, provider, checks)
+    for check in [*provider.checks, "callback"]:
+        if _cookie_name(names, check) in request.cookies:
+            expire_cookie(response, _cookie_name(names, check), secure=names.secure)
+    return response
+
+
+def _finish(state: AuthState, provider: OAuth2, checks: dict[str, str | None]) -> Response:
+    pages = state.config.pages
+    params = request.args if request.method == "GET" else request.form
+    if "error" in params:
+        error = params.get("error", "")[:64]
+        shown = "AccessDenied" if error == "access_denied" else "OAuthCallbackError"
+        return auth_error(shown, pages, detail=f"provider {provider.id!r} answered error={error!r}")
+    missing = [check for check in provider.checks if checks[check] is None]
+    if missing:
+        return auth_error(
+            "OAuthCallbackError", pages, detail=f"missing or invalid {missing} cookie"
+        )
+    if "state" in provider.checks and not hmac.compare_digest(
+        str(checks["state"]).encode(), params.get("state", "").encode()
+    ):
+        return auth_error("OAuthCallbackError", pages, detail="state does not match")
+    issuer = params.get("iss")
+    if isinstance(provider, OIDC) and issuer is not None and issuer != provider.issuer:
+        return auth_error("OAuthCallbackError", pages, detail="iss does not match the issuer")
+    code = params.get("code")
+    if not code:
+        return auth_error("OAuthCallbackError", pages, detail="no authorization code")
+    client = state.clients[provider.id]
+    verified = {k: v for k, v in checks.items() if v is not None}
+    try:
+        tokens = provider.exchange_code(client, callback_uri(state, provider), code, verified)
+        profile = provider.fetch_profile(client, tokens, verified)
+        user: dict[str, Any] = dict(provider.profile(profile, tokens))
+    except OAuthFlowError as error:
+        return auth_error("OAuthCallbackError", pages, detail=f"{provider.id}: {error}")
+    except Exception as error:
+        logger.exception(
+            "flask-sessionext: the profile of provider %r could not be read", provider.id
+        )
+        return auth_error(
+            "OAuthCallbackError", pages, detail=f"{provider.id}: {type(error).__name__}"
+        )
+    if user.get("id") in (None, ""):
+        return auth_error("OAuthCallbackError", pages, detail=f"{provider.id}: profile has no id")
+    user["id"] = str(user["id"])
+    account = _account(provider, user["id"], tokens)
+    extra = {"provider": provider.id, **provider_tokens(tokens)} if provider.refresh else {}
+    return complete_signin(
+        state, user, account, profile=profile, next_url=checks["callback"], token_claims=extra
+    )
+
+
+def _account(provider: OAuth2, account_id: str, tokens: dict[str, Any]) -> Account:
+    account: dict[str, Any] = {
+        "provider": provider.id,
+        "type": provider.type,
+        "providerAccountId": account_id,
+    }
+    for key in ("access_token", "refresh_token", "expires_at", "token_type", "scope", "id_token"):
+        if tokens.get(key) is not None:
+            account[key] = tokens[key]
+    return account  # type: ignore[return-value]
+
+
+def _cookie_name(names: CookieNames, check: str) -> str:
+    return names.callback_url if check == "callback" else names.check(check)
+
+
+def _read_check(state: AuthState, names: CookieNames, check: str, provider_id: str) -> str | None:
+    """The value of a check cookie, if it decodes and was set for this provider."""
+    name = _cookie_name(names, check)
+    raw = request.cookies.get(name)
+    if not raw:
+        return None
+    try:
+        payload = decode(raw, secret=state.config.secrets, salt=name)
+    except TokenError:
+        return None
+    claims: dict[str, Any] = dict(payload)
+    value = claims.get("value")
+    if claims.get("provider") != provider_id or not isinstance(value, str):
+        return None
+    return value

@@ -1,0 +1,164 @@
+"""Ready-made providers: endpoints, scopes and a profile mapping for well-known services.
+
+Each takes the options of :class:`~.oauth.OAuth2` (``client_id``, ``client_secret``,
+``profile=``, ``refresh=``, ...); the client id and secret may also come from
+``AUTH_<ID>_ID`` and ``AUTH_<ID>_SECRET`` (``AUTH_GITHUB_ID``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .oauth import Client, OAuth2
+from .oidc import OIDC
+
+
+class GitHub(OAuth2):
+    """GitHub (OAuth apps and GitHub apps); a private email is read from ``/user/emails``."""
+
+    def __init__(self, *, id: str = "github", name: str = "GitHub", **options: Any) -> None:
+        options.setdefault("scope", "read:user user:email")
+        api = options.pop("api_url", "https://api.github.com")
+        web = options.pop("base_url", "https://github.com")
+        super().__init__(
+            id=id,
+            name=name,
+            authorization_endpoint=f"{web}/login/oauth/authorize",
+            token_endpoint=f"{web}/login/oauth/access_token",
+            userinfo_endpoint=f"{api}/user",
+            **options,
+        )
+        self.emails_endpoint = f"{api}/user/emails"
+
+    def fetch_profile(
+        self, client: Client, tokens: Mapping[str, Any], checks: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """The ``/user`` profile, with the primary verified email when it is private."""
+        profile = super().fetch_profile(client, tokens, checks)
+        if not profile.get("email"):
+            emails = self.get_json(client, tokens, self.emails_endpoint)
+            primary = (
+                [
+                    e
+                    for e in emails
+                    if isinstance(e, dict) and e.get("primary") and e.get("verified")
+                ]
+                if isinstance(emails, list)
+                else []
+            )
+            profile["email"] = primary[0]["email"] if primary else None
+        return profile
+
+    def map_profile(self, profile: dict[str, Any], tokens: dict[str, Any]) -> Mapping[str, Any]:
+        """GitHub's numeric id, name (or login), email and avatar."""
+        return {
+            "id": str(profile["id"]),
+            "name": profile.get("name") or profile.get("login"),
+            "email": profile.get("email"),
+            "image": profile.get("avatar_url"),
+        }
+
+
+class GitLab(OAuth2):
+    """GitLab.com, or a self-managed instance with ``base_url=``."""
+
+    def __init__(self, *, id: str = "gitlab", name: str = "GitLab", **options: Any) -> None:
+        options.setdefault("scope", "read_user")
+        base = options.pop("base_url", "https://gitlab.com")
+        super().__init__(
+            id=id,
+            name=name,
+            authorization_endpoint=f"{base}/oauth/authorize",
+            token_endpoint=f"{base}/oauth/token",
+            userinfo_endpoint=f"{base}/api/v4/user",
+            **options,
+        )
+
+    def map_profile(self, profile: dict[str, Any], tokens: dict[str, Any]) -> Mapping[str, Any]:
+        """GitLab's id, name (or username), email and avatar."""
+        return {
+            "id": str(profile["id"]),
+            "name": profile.get("name") or profile.get("username"),
+            "email": profile.get("email"),
+            "image": profile.get("avatar_url"),
+        }
+
+
+class Discord(OAuth2):
+    """Discord; the image is the user's avatar, or Discord's default one."""
+
+    def __init__(self, *, id: str = "discord", name: str = "Discord", **options: Any) -> None:
+        options.setdefault("scope", "identify email")
+        super().__init__(
+            id=id,
+            name=name,
+            authorization_endpoint="https://discord.com/api/oauth2/authorize",
+            token_endpoint="https://discord.com/api/oauth2/token",
+            userinfo_endpoint="https://discord.com/api/users/@me",
+            **options,
+        )
+
+    def map_profile(self, profile: dict[str, Any], tokens: dict[str, Any]) -> Mapping[str, Any]:
+        """Discord's id, display name (or username), email and avatar URL."""
+        user_id, avatar = str(profile["id"]), profile.get("avatar")
+        if avatar:
+            ext = "gif" if str(avatar).startswith("a_") else "png"
+            image = f"https://cdn.discordapp.com/avatars/{user_id}/{avatar}.{ext}"
+        else:
+            image = f"https://cdn.discordapp.com/embed/avatars/{(int(user_id) >> 22) % 6}.png"
+        return {
+            "id": user_id,
+            "name": profile.get("global_name") or profile.get("username"),
+            "email": profile.get("email"),
+            "image": image,
+        }
+
+
+class Google(OIDC):
+    """Google accounts (OpenID Connect)."""
+
+    def __init__(self, *, id: str = "google", name: str = "Google", **options: Any) -> None:
+        super().__init__(issuer="https://accounts.google.com", id=id, name=name, **options)
+
+
+class MicrosoftEntraID(OIDC):
+    """Microsoft Entra ID (Azure AD) for one tenant: ``tenant_id`` is the directory's id."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        id: str = "microsoft-entra-id",
+        name: str = "Microsoft Entra ID",
+        **options: Any,
+    ) -> None:
+        issuer = f"https://login.microsoftonline.com/{tenant_id}/v2.0"
+        super().__init__(issuer=issuer, id=id, name=name, **options)
+
+
+class Auth0(OIDC):
+    """An Auth0 tenant; ``issuer`` is ``https://<your-domain>/`` (with the slash)."""
+
+    def __init__(
+        self, *, issuer: str, id: str = "auth0", name: str = "Auth0", **options: Any
+    ) -> None:
+        super().__init__(issuer=issuer, id=id, name=name, **options)
+
+
+class Keycloak(OIDC):
+    """A Keycloak realm; ``issuer`` is ``https://<host>/realms/<realm>``."""
+
+    def __init__(
+        self, *, issuer: str, id: str = "keycloak", name: str = "Keycloak", **options: Any
+    ) -> None:
+        super().__init__(issuer=issuer, id=id, name=name, **options)
+
+
+class Okta(OIDC):
+    """An Okta org or authorization server; ``issuer`` as Okta shows it."""
+
+    def __init__(
+        self, *, issuer: str, id: str = "okta", name: str = "Okta", **options: Any
+    ) -> None:
+        super().__init__(issuer=issuer, id=id, name=name, **options)
