@@ -18,7 +18,15 @@ from .providers.base import Provider
 from .providers.credentials import Credentials
 from .providers.oauth import OAuth2
 from .redirects import callback_url
-from .responses import CLIENT_ERRORS, ERROR_STATUS, auth_error, go_to, page_url, wants_json
+from .responses import (
+    CLIENT_ERRORS,
+    ERROR_STATUS,
+    auth_error,
+    go_to,
+    logger,
+    page_url,
+    wants_json,
+)
 
 SIGNIN_MESSAGES = {
     "CredentialsSignin": "Sign in failed. Check the details you provided are correct.",
@@ -78,7 +86,7 @@ def get_providers() -> Response:
 def get_session() -> Response:
     """The session JSON, or ``null`` when signed out; the cookie's expiry slides."""
     g.session = resolve(reissue=True)
-    return jsonify(g.session)
+    return _session_json(g.session)
 
 
 def update_session() -> Response:
@@ -88,7 +96,7 @@ def update_session() -> Response:
     if not verified_csrf(state, body):
         return _json(None, 400)
     g.session = resolve(reissue=True, trigger="update", data=body.get("data"))
-    return jsonify(g.session)
+    return _session_json(g.session)
 
 
 def signin_page() -> Response:
@@ -202,6 +210,16 @@ def _with_csrf(response: Response, cookie: str | None) -> Response:
         names = current_state().cookie_names(request)
         set_cookie(response, names.csrf_token, cookie, secure=names.secure)
     return response
+
+
+def _session_json(session: object) -> Response:
+    """The session as JSON; a session callback that returned something unserialisable is a
+    configuration error, answered without a traceback."""
+    try:
+        return jsonify(session)
+    except (TypeError, ValueError):
+        logger.exception("flask-sessionext: the session callback returned a non-JSON value")
+        return _json({"error": "Configuration"}, 500)
 
 
 def _json(body: object, status: int) -> Response:

@@ -237,6 +237,6 @@ def test_a_token_too_large_for_cookies_fails_sign_in_cleanly() -> None:
 
     client = build_app(configure).test_client()
     response = sign_in(client)
-    assert response.status_code == 302
+    assert response.headers["Location"] == "/api/auth/error?error=Configuration"
     assert session_cookie(client) is None
     assert client.get("/open").get_json() == {"signed_in": False}

@@ -159,8 +159,10 @@ def test_signin_callback_false_denies_and_a_string_redirects() -> None:
     assert client.get(response.headers["Location"]).status_code == 403
     assert session_cookie(client) is None
     verdict[0] = "/welcome-back"
-    assert sign_in(client).headers["Location"] == "/welcome-back"
+    assert sign_in(client).headers["Location"] == "http://localhost/welcome-back"
     assert session_cookie(client) is None
+    verdict[0] = "https://evil.example/phish"  # passes the same redirect checks as callbackUrl
+    assert sign_in(client).headers["Location"] == "http://localhost"
 
 
 def test_redirect_callback_decides_where_to_go() -> None:
@@ -238,3 +240,16 @@ def test_session_expires_reports_the_cookie_expiry() -> None:
     # A plain request does not slide the expiry: expires is the token's own exp.
     expected = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(exp))
     assert client.get("/private").get_json()["expires"] == expected
+
+
+def test_a_session_callback_returning_non_json_is_a_clean_500() -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.session_callback
+        def session(session: dict[str, Any]) -> dict[str, Any]:
+            return {**session, "when": object()}
+
+    client = build_app(configure).test_client()
+    sign_in(client)
+    response = client.get("/api/auth/session")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "Configuration"}

@@ -35,21 +35,34 @@ class RequestAuth:
     def apply(self, response: Response) -> None:
         """Write, refresh or expire the session cookie; mark the response as per-user."""
         response.vary.add("Cookie")
-        cookies, name, secure = request.cookies, self.names.session_token, self.names.secure
         if self.token is not None and self.reissue and not self.clear:
-            state = current_state()
             try:
-                value = encode(
-                    self.token, secret=state.config.secrets, salt=name, max_age=state.config.max_age
-                )
-                write_chunked(
-                    response, cookies, name, value, secure=secure, max_age=state.config.max_age
-                )
+                write_session(response, self.names, self.token)
                 return
             except (SessionExtError, TypeError, ValueError):
                 logger.exception("flask-sessionext: the session token could not be written")
+                self.clear = True
         if self.clear:
-            clear_chunked(response, cookies, name, secure=secure)
+            clear_chunked(
+                response, request.cookies, self.names.session_token, secure=self.names.secure
+            )
+
+
+def write_session(response: Response, names: CookieNames, token: JWT) -> None:
+    """Encrypt ``token`` into the session cookie(s) of ``response``, expiring stale chunks.
+
+    Raises :class:`~..errors.SessionExtError` (too large) or ``TypeError`` (not JSON).
+    """
+    config = current_state().config
+    value = encode(token, secret=config.secrets, salt=names.session_token, max_age=config.max_age)
+    write_chunked(
+        response,
+        request.cookies,
+        names.session_token,
+        value,
+        secure=names.secure,
+        max_age=config.max_age,
+    )
 
 
 def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any = None) -> Any:

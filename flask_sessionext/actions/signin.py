@@ -8,12 +8,13 @@ from typing import Any, cast
 from flask import g, request
 from werkzeug.wrappers import Response
 
+from ..errors import SessionExtError
 from ..extension import AuthState
 from ..redirects import callback_url
 from ..responses import auth_error, go_to
 from ..signals import send, signed_in
 from ..types import JWT, Account, Profile, User
-from .session import RequestAuth
+from .session import write_session
 
 
 def complete_signin(
@@ -41,7 +42,7 @@ def complete_signin(
     except Exception as error:
         return auth_error("AccessDenied", pages, detail=f"signin_callback raised {error!r}")
     if isinstance(allowed, str) and allowed:
-        return go_to(allowed)
+        return go_to(callback_url(allowed, state.origin(request), ext._redirect))
     if allowed is not True:
         return auth_error("AccessDenied", pages)
     defaults = {
@@ -67,8 +68,11 @@ def complete_signin(
         return auth_error("Configuration", pages, detail=f"jwt_callback raised {error!r}")
     if shaped is None:
         return auth_error("AccessDenied", pages, detail="jwt_callback returned None at sign-in")
-    ra = g._sessionext = RequestAuth(state.cookie_names(request))
-    ra.token, ra.reissue = dict(shaped), True  # type: ignore[assignment]
-    g.session = None
-    send(signed_in, user=signed_user, account=account, token=ra.token)
-    return go_to(callback_url(next_url, state.origin(request), ext._redirect))
+    response = go_to(callback_url(next_url, state.origin(request), ext._redirect))
+    try:
+        write_session(response, state.cookie_names(request), cast(JWT, dict(shaped)))
+    except (SessionExtError, TypeError, ValueError) as error:
+        return auth_error("Configuration", pages, detail=f"session token not written: {error}")
+    g.session, g._sessionext = None, None
+    send(signed_in, user=signed_user, account=account, token=dict(shaped))
+    return response
