@@ -1,0 +1,146 @@
+"""Provider presets: endpoints, scopes and profile mappings of well-known services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Config
+
+from flask_sessionext.errors import ConfigurationError
+from flask_sessionext.providers import (
+    Auth0,
+    Discord,
+    GitHub,
+    GitLab,
+    Google,
+    Keycloak,
+    MicrosoftEntraID,
+    OAuth2,
+    Okta,
+)
+
+
+def test_github() -> None:
+    github = GitHub(client_id="id", client_secret="secret")
+    endpoints = github.endpoints()
+    assert endpoints.authorization == "https://github.com/login/oauth/authorize"
+    assert endpoints.token == "https://github.com/login/oauth/access_token"
+    assert endpoints.userinfo == "https://api.github.com/user"
+    assert github.scope == "read:user user:email" and github.checks == ("pkce", "state")
+    profile = {
+        "id": 42,
+        "login": "octocat",
+        "name": None,
+        "email": "o@example.com",
+        "avatar_url": "https://avatars.example/42",
+    }
+    assert github.profile(profile, {}) == {
+        "id": "42",
+        "name": "octocat",
+        "email": "o@example.com",
+        "image": "https://avatars.example/42",
+    }
+
+
+def test_gitlab_self_managed() -> None:
+    gitlab = GitLab(client_id="id", client_secret="s", base_url="https://git.example")
+    assert gitlab.endpoints().userinfo == "https://git.example/api/v4/user"
+    assert gitlab.profile({"id": 7, "username": "dev", "avatar_url": "a"}, {}) == {
+        "id": "7",
+        "name": "dev",
+        "email": None,
+        "image": "a",
+    }
+
+
+@pytest.mark.parametrize(
+    ("avatar", "image"),
+    [
+        ("abc", "https://cdn.discordapp.com/avatars/80351110224678912/abc.png"),
+        ("a_anim", "https://cdn.discordapp.com/avatars/80351110224678912/a_anim.gif"),
+        (None, "https://cdn.discordapp.com/embed/avatars/5.png"),
+    ],
+)
+def test_discord_avatar(avatar: str | None, image: str) -> None:
+    discord = Discord(client_id="id", client_secret="s")
+    profile = {
+        "id": "80351110224678912",
+        "username": "nelly",
+        "global_name": "Nelly",
+        "avatar": avatar,
+        "email": "n@example.com",
+    }
+    user = discord.profile(profile, {})
+    assert user["image"] == image and user["name"] == "Nelly" and user["id"] == "80351110224678912"
+
+
+@pytest.mark.parametrize(
+    ("provider", "issuer", "provider_id"),
+    [
+        (Google(client_id="i", client_secret="s"), "https://accounts.google.com", "google"),
+        (
+            MicrosoftEntraID(tenant_id="t-1", client_id="i", client_secret="s"),
+            "https://login.microsoftonline.com/t-1/v2.0",
+            "microsoft-entra-id",
+        ),
+        (
+            Auth0(issuer="https://me.eu.auth0.com/", client_id="i", client_secret="s"),
+            "https://me.eu.auth0.com/",
+            "auth0",
+        ),
+        (
+            Keycloak(issuer="https://kc.example/realms/r", client_id="i", client_secret="s"),
+            "https://kc.example/realms/r",
+            "keycloak",
+        ),
+        (
+            Okta(issuer="https://dev-1.okta.com", client_id="i", client_secret="s"),
+            "https://dev-1.okta.com",
+            "okta",
+        ),
+    ],
+)
+def test_openid_presets(provider: Any, issuer: str, provider_id: str) -> None:
+    assert provider.issuer == issuer and provider.id == provider_id
+    assert provider.type == "oidc" and provider.checks == ("pkce", "state", "nonce")
+    assert provider.scope == "openid email profile"
+    claims = {"sub": "s1", "name": "N", "email": "e@example.com", "picture": "p"}
+    assert provider.profile(claims, {}) == {
+        "id": "s1",
+        "name": "N",
+        "email": "e@example.com",
+        "image": "p",
+    }
+
+
+def test_client_credentials_from_config_use_the_provider_id() -> None:
+    config = Config(".")
+    config.update(AUTH_MICROSOFT_ENTRA_ID_ID="cid", AUTH_MICROSOFT_ENTRA_ID_SECRET="sec")
+    client = MicrosoftEntraID(tenant_id="t").client(config)
+    assert (client.client_id, client.client_secret) == ("cid", "sec")
+    with pytest.raises(ConfigurationError, match="AUTH_GITHUB_SECRET"):
+        GitHub(client_id="only-id").client(Config("."))
+
+
+def test_public_clients_need_no_secret() -> None:
+    provider = OAuth2(
+        id="public",
+        client_id="cid",
+        token_endpoint_auth_method="none",
+        authorization_endpoint="https://a.example/auth",
+        token_endpoint="https://a.example/token",
+    )
+    assert provider.client(Config(".")).client_secret is None
+
+
+def test_checks_must_protect_the_flow() -> None:
+    with pytest.raises(ValueError, match="checks"):
+        OAuth2(id="x", checks=("nonce",))
+    with pytest.raises(ValueError, match="checks"):
+        OAuth2(id="x", checks=("pkce", "magic"))
+
+
+def test_a_profile_mapping_can_be_overridden() -> None:
+    github = GitHub(client_id="i", client_secret="s", profile=lambda p, t: {"id": p["login"]})
+    assert github.profile({"login": "octocat", "id": 1}, {}) == {"id": "octocat"}
