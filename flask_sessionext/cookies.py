@@ -76,17 +76,21 @@ def _chunk_names(cookies: Mapping[str, str], name: str) -> dict[int, str]:
 
 
 def read_chunked(cookies: Mapping[str, str], name: str) -> str | None:
-    """Return the value of ``name``, joining ``<name>.N`` chunks in order.
+    """Return the value of ``name``, or of ``<name>.0``, ``<name>.1``, ... joined in order.
 
-    A gap in the chunks, or more than :data:`MAX_CHUNKS` of them, reads as no cookie.
+    A gap in the chunks ends the value (it then fails to decrypt); more than
+    :data:`MAX_CHUNKS` of them, or a longer value, reads as no cookie.
     """
-    chunks = _chunk_names(cookies, name)
-    if not chunks:
-        value = cookies.get(name)
-        return value if value and len(value) <= CHUNK_SIZE * MAX_CHUNKS else None
-    if len(chunks) > MAX_CHUNKS or sorted(chunks) != list(range(len(chunks))):
-        return None
-    return "".join(cookies[chunks[i]] for i in range(len(chunks)))
+    value = cookies.get(name)
+    if value is None:
+        parts = []
+        for i in range(MAX_CHUNKS + 1):
+            part = cookies.get(f"{name}.{i}")
+            if part is None:
+                break
+            parts.append(part)
+        value = "".join(parts)
+    return value if value and len(value) <= CHUNK_SIZE * MAX_CHUNKS else None
 
 
 def write_chunked(

@@ -128,10 +128,13 @@ class AuthState:
     clients: Mapping[str, Client]
     refresher: Refresher = field(default_factory=Refresher, repr=False)
     refreshable: frozenset[str] = field(init=False)
+    secure: bool | None = field(init=False)
     _decoded: Callable[[str, str], tuple[int | None, str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         secrets = self.config.secrets
+        url, forced = self.config.url, self.config.cookie_secure
+        self.secure = forced if forced is not None else url.startswith("https:") if url else None
         self.refreshable = frozenset(
             p.id for p in self.ext.providers.values() if isinstance(p, OAuth2) and p.refresh
         )
@@ -145,9 +148,9 @@ class AuthState:
 
     def cookie_names(self, req: Request) -> CookieNames:
         """``__Secure-`` names when the app is served over https."""
-        secure = self.config.cookie_secure
+        secure = self.secure
         if secure is None:
-            secure = self.config.url.startswith("https:") if self.config.url else req.is_secure
+            secure = req.is_secure
         return SECURE if secure else PLAIN
 
     def origin(self, req: Request) -> str:
@@ -161,10 +164,6 @@ class AuthState:
             "UntrustedHost: set AUTH_URL to the app's public origin, or AUTH_TRUST_HOST = True "
             "when a proxy you control sets the Host header."
         )
-
-    def read_raw(self, req: Request) -> str | None:
-        """The session token as the browser sent it (chunks joined), or ``None``."""
-        return read_chunked(req.cookies, self.cookie_names(req).session_token)
 
     def decoded(self, raw: str, salt: str) -> str:
         """The claims of ``raw`` as JSON text, decrypted at most once per distinct cookie.
@@ -180,7 +179,7 @@ class AuthState:
     def read_token(self, req: Request | None, raw: bool) -> JWT | str | None:
         """:func:`flask_sessionext.get_token`: the request's token, decoded unless ``raw``."""
         req = req or request
-        value = self.read_raw(req)
+        value = read_chunked(req.cookies, self.cookie_names(req).session_token)
         if value is None or raw:
             return value
         try:

@@ -6,13 +6,13 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, cast
 
 from flask import g, request
 from werkzeug.wrappers import Response
 
-from ..cookies import CookieNames, clear_chunked, write_chunked
+from ..cookies import CookieNames, clear_chunked, read_chunked, write_chunked
 from ..errors import SessionExtError, TokenError
 from ..extension import AuthState, current_state
 from ..jwt import encode
@@ -34,7 +34,10 @@ class RequestAuth:
 
     def apply(self, response: Response) -> None:
         """Write, refresh or expire the session cookie; mark the response as per-user."""
-        response.vary.add("Cookie")
+        if "Vary" in response.headers:
+            response.vary.add("Cookie")
+        else:
+            response.headers["Vary"] = "Cookie"
         if self.token is not None and self.reissue and not self.clear:
             try:
                 write_session(response, self.names, self.token)
@@ -73,12 +76,14 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     On ``POST /session`` the ``jwt`` callback gets ``trigger="update"`` and ``session=data``.
     """
     state = current_state()
-    names = state.cookie_names(request)
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    names = state.cookie_names(req)
     ra = g._sessionext = RequestAuth(names)
-    raw = state.read_raw(request)
+    cookies = req.cookies
+    raw = read_chunked(cookies, names.session_token)
     if raw is None:
         prefix = names.session_token
-        ra.clear = any(k == prefix or k.startswith(prefix + ".") for k in request.cookies)
+        ra.clear = any(k == prefix or k.startswith(prefix + ".") for k in cookies)
         return None
     try:
         text = state.decoded(raw, names.session_token)
@@ -156,5 +161,11 @@ def _default_session(token: JWT, exp: float) -> Session:
         user["email"] = token["email"]
     if "picture" in token:
         user["image"] = token["picture"]
-    expires = datetime.fromtimestamp(exp, timezone.utc).isoformat(timespec="milliseconds")
-    return {"user": user, "expires": expires.replace("+00:00", "Z")}
+    return {"user": user, "expires": _iso(int(exp))}
+
+
+@lru_cache(maxsize=256)
+def _iso(timestamp: int) -> str:
+    """``timestamp`` as JavaScript's ``toISOString()`` writes it."""
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
