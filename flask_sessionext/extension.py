@@ -177,8 +177,26 @@ class AuthState:
         return claims
 
     def read_token(self, req: Request | None, raw: bool) -> JWT | str | None:
-        """:func:`flask_sessionext.get_token`: the request's token, decoded unless ``raw``."""
-        req = req or request
+        """:func:`flask_sessionext.get_token`: the request's token, decoded unless ``raw``.
+
+        For the current request this is the token as this response leaves it (after a
+        provider-token refresh or a ``jwt`` callback change), not the stale cookie.
+        """
+        current: Request | None = (
+            request._get_current_object()  # type: ignore[attr-defined]
+            if has_request_context()
+            else None
+        )
+        if req is None:
+            if current is None:
+                raise RuntimeError("get_token() needs a request: call it in a view or pass one.")
+            req = current
+        if not raw and req is current:
+            if request_auth() is None:
+                g.session  # noqa: B018 - resolves the session (and refreshes) once
+            resolved = request_auth()
+            if resolved is not None and resolved.token is not None:
+                return None if resolved.clear else cast(JWT, json.loads(json.dumps(resolved.token)))
         value = read_chunked(req.cookies, self.cookie_names(req).session_token)
         if value is None or raw:
             return value

@@ -71,6 +71,11 @@ def oauth_app(op: OP, calls: list[dict[str, Any]] | None = None, **options: Any)
     def private() -> Any:
         return jsonify(g.session)
 
+    @app.get("/provider-token")
+    def provider_token() -> Any:
+        token = get_token()
+        return jsonify(token and token.get("access_token"))
+
     return app
 
 
@@ -268,6 +273,15 @@ def test_refresh_when_due_rotates_the_tokens(op: OP) -> None:
     assert new["expires_at"] > time.time() + 3000
     userinfo = op_userinfo(op, new["access_token"])
     assert userinfo["sub"] == "alice"
+
+
+def test_get_token_sees_the_refreshed_access_token_in_the_same_request(op: OP) -> None:
+    client = refresh_app(op).test_client()
+    sign_in(client)
+    old = aged(client)
+    fresh = client.get("/provider-token").get_json()
+    assert fresh != old["access_token"]
+    assert fresh == decode(session_cookie(client) or "", secret=SECRET, salt=SALT)["access_token"]
 
 
 def op_userinfo(op: OP, access_token: str) -> dict[str, Any]:

@@ -1,0 +1,140 @@
+"""examples/oidc in a real browser: Chromium signs in through a real OpenID Provider.
+
+The OP is panva's oidc-provider (:mod:`tests.oidc_provider`); the example app runs in a real
+HTTP server on a free loopback port; ``tests/browser/signin.mjs`` drives Debian's Chromium with
+playwright-core through the home page, the built-in sign-in page, the OP's login and consent
+forms, back to the greeting and ``/profile``, and saves a screenshot of it at
+``test-artifacts/oidc-signed-in.png``.
+
+Needs ``node``, ``npm ci --prefix tests`` (playwright-core) and ``/usr/bin/chromium``: skipped
+without them, except when ``CI`` is set, where it fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .oidc_provider import OP, running_op
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "oidc" / "app.py"
+SCRIPT = ROOT / "tests" / "browser" / "signin.mjs"
+PLAYWRIGHT = ROOT / "tests" / "node_modules" / "playwright-core" / "package.json"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = ROOT / "test-artifacts" / "oidc-signed-in.png"
+SCRIPT_TIMEOUT = 60
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def require_browser() -> str:
+    """``node``; skip (fail on CI) when it, playwright-core or Chromium is missing."""
+    node = shutil.which("node")
+    if node is None:
+        missing = "`node` is not on PATH"
+    elif not PLAYWRIGHT.is_file():
+        missing = "tests/node_modules/playwright-core is missing (run `npm ci --prefix tests`)"
+    elif not CHROMIUM.is_file():
+        missing = f"{CHROMIUM} is missing (apt-get install chromium)"
+    else:
+        return node
+    if os.environ.get("CI"):
+        pytest.fail(f"the browser test cannot run on CI: {missing}.", pytrace=False)
+    pytest.skip(f"browser test skipped: {missing}.")
+
+
+def load_example(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> ModuleType:
+    """Import examples/oidc/app.py afresh with ``env`` set (its module-level app reads it)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("oidc_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_server(app: Any) -> BaseWSGIServer:
+    """A threaded werkzeug server for ``app`` on a free 127.0.0.1 port (port 0)."""
+    return make_server("127.0.0.1", 0, app, threaded=True)
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, OP]]:
+    """The example app behind a real HTTP server, signed in through a running OP."""
+    require_browser()
+    # The port is known once the socket is bound, and the OP needs the exact redirect URI
+    # before it starts: bind first (with a placeholder app), then start the OP, then serve.
+    server = free_server(lambda environ, start_response: [])
+    origin = f"http://127.0.0.1:{server.server_port}"
+    with running_op([f"{origin}/api/auth/callback/oidc"], access_token_ttl=300) as op:
+        example = load_example(
+            monkeypatch,
+            {
+                "OIDC_ISSUER": op.issuer,
+                "OIDC_CLIENT_ID": op.client_id,
+                "OIDC_CLIENT_SECRET": op.client_secret,
+                "AUTH_SECRET": "browser-test-secret-" + "b" * 32,
+                "AUTH_URL": origin,
+            },
+        )
+        server.app = example.app
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield origin, op
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+
+def test_sign_in_with_a_real_browser(served: tuple[str, OP]) -> None:
+    origin, op = served
+    node = require_browser()
+    assert requests.get(origin, timeout=5).status_code == 200
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    try:
+        run = subprocess.run(
+            [node, str(SCRIPT), "--url", origin, "--screenshot", str(SCREENSHOT)],
+            cwd=ROOT / "tests",
+            capture_output=True,
+            text=True,
+            timeout=SCRIPT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as error:
+        stderr = error.stderr if isinstance(error.stderr, str) else ""
+        pytest.fail(f"signin.mjs ran over {SCRIPT_TIMEOUT} s; stderr:\n{stderr}")
+    lines = run.stdout.strip().splitlines()
+    assert lines, f"signin.mjs printed nothing (exit {run.returncode}); stderr:\n{run.stderr}"
+    result = json.loads(lines[-1])
+    why = f"{json.dumps(result, indent=2)}\nstderr:\n{run.stderr}\nOP log:\n{op.log()}"
+    assert result["ok"] is True and run.returncode == 0, why
+    assert "Alice" in result["greeting"], why
+    assert result["email"] == "alice@example.com"
+    assert result["picture"] == "https://example.com/alice.png"
+    assert result["opLoginUrl"].startswith(f"{op.issuer}/interaction/")
+    assert result["session"]["user"] == {
+        "name": "Alice",
+        "email": "alice@example.com",
+        "image": "https://example.com/alice.png",
+    }
+    assert "error" not in result["session"]
+    assert "authjs.session-token" in result["cookies"]
+    assert SCREENSHOT.is_file()
+    assert SCREENSHOT.read_bytes()[:8] == PNG_SIGNATURE
