@@ -16,7 +16,6 @@ DEFAULTS: Mapping[str, Any] = {
     "AUTH_URL": None,
     "AUTH_TRUST_HOST": False,
     "AUTH_BASE_PATH": "/api/auth",
-    "AUTH_SESSION_STRATEGY": "jwt",
     "AUTH_SESSION_MAX_AGE": 30 * 24 * 60 * 60,
     "AUTH_SESSION_UPDATE_AGE": 24 * 60 * 60,
     "AUTH_COOKIE_SECURE": None,
@@ -42,10 +41,14 @@ class AuthConfig:
     pages: Mapping[str, str]
 
 
-def load_config(app: Flask) -> AuthConfig:
-    """Set every default with ``setdefault``, then validate; raise :class:`ConfigurationError`."""
+def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
+    """Set every default with ``setdefault``, then validate; raise :class:`ConfigurationError`.
+
+    The session strategy defaults to ``database`` when an adapter is given, else ``jwt``.
+    """
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
+    app.config.setdefault("AUTH_SESSION_STRATEGY", "database" if has_adapter else "jwt")
     c = app.config
     base_path = "/" + str(c["AUTH_BASE_PATH"]).strip("/")
     url = c["AUTH_URL"]
@@ -64,7 +67,7 @@ def load_config(app: Flask) -> AuthConfig:
         url=url,
         trust_host=bool(c["AUTH_TRUST_HOST"]),
         base_path=base_path,
-        strategy=_strategy(c["AUTH_SESSION_STRATEGY"]),
+        strategy=_strategy(c["AUTH_SESSION_STRATEGY"], has_adapter),
         max_age=_seconds("AUTH_SESSION_MAX_AGE", c["AUTH_SESSION_MAX_AGE"]),
         update_age=_seconds("AUTH_SESSION_UPDATE_AGE", c["AUTH_SESSION_UPDATE_AGE"], zero=True),
         cookie_secure=None if c["AUTH_COOKIE_SECURE"] is None else bool(c["AUTH_COOKIE_SECURE"]),
@@ -86,13 +89,17 @@ def _secrets(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _strategy(value: object) -> str:
-    if value != "jwt":
+def _strategy(value: object, has_adapter: bool) -> str:
+    if value not in ("jwt", "database"):
         raise ConfigurationError(
-            f"AUTH_SESSION_STRATEGY {value!r} is not supported; this version keeps sessions "
-            "in an encrypted JWT cookie ('jwt')."
+            f"AUTH_SESSION_STRATEGY must be 'jwt' or 'database', got {value!r}."
         )
-    return value
+    if value == "database" and not has_adapter:
+        raise ConfigurationError(
+            "AUTH_SESSION_STRATEGY 'database' needs an adapter: "
+            "AuthExt(providers=[...], adapter=SQLAlchemyAdapter(db))."
+        )
+    return str(value)
 
 
 def _seconds(key: str, value: object, *, zero: bool = False) -> int:

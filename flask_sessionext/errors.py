@@ -17,3 +17,11 @@ class TokenError(SessionExtError):
 
 class OAuthFlowError(SessionExtError):
     """A step of an OAuth or OpenID Connect sign-in failed; the message goes to the log only."""
+
+
+class StoreError(SessionExtError):
+    """The adapter's database failed or is unreachable; requests that need it answer 503."""
+
+
+class StoreConflict(StoreError):
+    """A write lost a race with another (a unique constraint); reading again resolves it."""

@@ -15,13 +15,15 @@ from typing_extensions import TypeVar
 from werkzeug.wrappers import Response
 
 from . import callbacks as cb
+from .adapters.protocol import Adapter
 from .config import AuthConfig, load_config
 from .cookies import PLAIN, SECURE, CookieNames, read_chunked
-from .errors import ConfigurationError, TokenError
+from .errors import ConfigurationError, StoreError, TokenError
 from .jwt import CLOCK_TOLERANCE, decode
 from .providers.base import Provider
 from .providers.oauth import Client, OAuth2
 from .refresh import Refresher
+from .responses import store_unavailable
 from .types import JWT, Session
 
 if TYPE_CHECKING:
@@ -41,7 +43,14 @@ class AuthExt(Generic[SessionT]):
     extension keeps no reference to an app, so one instance may serve several.
     """
 
-    def __init__(self, app: Flask | None = None, *, providers: Iterable[Provider]) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        providers: Iterable[Provider],
+        adapter: Adapter | None = None,
+    ) -> None:
+        self.adapter = adapter
         self.providers: dict[str, Provider] = {}
         for provider in providers:
             if provider.id in self.providers:
@@ -71,7 +80,7 @@ class AuthExt(Generic[SessionT]):
             )
         from .views import make_blueprint
 
-        config = load_config(app)
+        config = load_config(app, has_adapter=self.adapter is not None)
         clients = {
             p.id: p.client(app.config) for p in self.providers.values() if isinstance(p, OAuth2)
         }
@@ -79,6 +88,7 @@ class AuthExt(Generic[SessionT]):
         app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
         app.app_ctx_globals_class = _lazy_session_globals(app.app_ctx_globals_class)
         app.after_request(_after_request)
+        app.register_error_handler(StoreError, store_unavailable)
         app.context_processor(_template_context)
 
     def jwt_callback(
@@ -112,6 +122,16 @@ class AuthExt(Generic[SessionT]):
         """Register the ``redirect`` callback: map ``(url, base_url)`` to the URL to go to."""
         self._redirect = cb.Callback("redirect_callback", fn, cb.REDIRECT_ARGS)
         return fn
+
+    def revoke_sessions(self, user_id: str) -> int:
+        """Sign a user out everywhere: delete every database session of ``user_id``.
+
+        Needs an adapter and the ``database`` strategy (a JWT cannot be recalled before it
+        expires); returns how many sessions ended.
+        """
+        if self.adapter is None or current_state().config.strategy != "database":
+            raise ConfigurationError("revoke_sessions() needs the 'database' session strategy.")
+        return self.adapter.delete_user_sessions(str(user_id))
 
     @property
     def current_session(self) -> SessionT | None:
@@ -191,6 +211,9 @@ class AuthState:
             if current is None:
                 raise RuntimeError("get_token() needs a request: call it in a view or pass one.")
             req = current
+        if self.config.strategy == "database":
+            # The cookie is an opaque session id: there is no token to read.
+            return read_chunked(req.cookies, self.cookie_names(req).session_token) if raw else None
         if not raw and req is current:
             if request_auth() is None:
                 g.session  # noqa: B018 - resolves the session (and refreshes) once

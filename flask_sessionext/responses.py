@@ -6,7 +6,7 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import jsonify, redirect, request, url_for
+from flask import jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 logger = logging.getLogger("flask_sessionext")
@@ -66,3 +66,18 @@ def auth_error(error: str, /, pages: Any, *, detail: str = "", **params: str) ->
         response.status_code = status
         return response
     return redirect(url, 302)
+
+
+def store_unavailable(error: Exception) -> Response:
+    """503 when the adapter's database fails: no traceback, the detail only in the log."""
+    logger.error("flask-sessionext: the session store failed: %s", error, exc_info=error)
+    message = "Sign-in is unavailable right now. Try again in a moment."
+    if wants_json():
+        response = jsonify(error="ServiceUnavailable", message=message)
+    else:
+        response = make_response(
+            render_template("sessionext/error.html", code="ServiceUnavailable", message=message)
+        )
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response

@@ -12,10 +12,16 @@ from flask import current_app
 
 _signals = Namespace()
 
-#: A user signed in. Keyword arguments: ``user``, ``account``, ``token``.
+#: A user signed in. Keyword arguments: ``user``, ``account``, ``token`` (``None`` with the
+#: database strategy) and ``is_new_user``.
 signed_in = _signals.signal("signed-in")
-#: A user signed out. Keyword arguments: ``token`` (the claims of the ended session, or None).
+#: A user signed out. Keyword arguments: ``token`` (the ended JWT's claims, or ``None`` with
+#: the database strategy) and ``user_id`` (``None`` when nobody was signed in).
 signed_out = _signals.signal("signed-out")
+#: An adapter created a user at their first sign-in. Keyword arguments: ``user``.
+user_created = _signals.signal("user-created")
+#: A provider account was linked to a user. Keyword arguments: ``user``, ``account``.
+account_linked = _signals.signal("account-linked")
 #: ``POST /session`` changed the session. Keyword arguments: ``token``, ``data``.
 session_updated = _signals.signal("session-updated")
 

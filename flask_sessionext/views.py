@@ -12,7 +12,7 @@ from .actions.callback import credentials_callback
 from .actions.session import resolve
 from .actions.signout import signout as do_signout
 from .cookies import set_cookie
-from .errors import SessionExtError
+from .errors import SessionExtError, StoreError
 from .extension import AuthState, current_state
 from .providers.base import Provider
 from .providers.credentials import Credentials
@@ -25,6 +25,7 @@ from .responses import (
     go_to,
     logger,
     page_url,
+    store_unavailable,
     wants_json,
 )
 
@@ -55,6 +56,7 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/signout", "signout_post", signout, methods=["POST"])
     bp.add_url_rule("/error", "error", error_page)
     bp.after_request(_private)
+    bp.register_error_handler(StoreError, store_unavailable)
     bp.register_error_handler(SessionExtError, _configuration_error)
     return bp
 

@@ -45,4 +45,6 @@ def credentials_callback(state: AuthState, provider: Credentials) -> Response:
         "type": "credentials",
         "providerAccountId": user_id,
     }
-    return complete_signin(state, user, account, credentials=credentials, next_url=next_url)
+    return complete_signin(
+        state, provider, user, account, credentials=credentials, next_url=next_url
+    )

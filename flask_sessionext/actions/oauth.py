@@ -112,7 +112,13 @@ def _finish(state: AuthState, provider: OAuth2, checks: dict[str, str | None]) -
     account = _account(provider, user["id"], tokens)
     extra = {"provider": provider.id, **provider_tokens(tokens)} if provider.refresh else {}
     return complete_signin(
-        state, user, account, profile=profile, next_url=checks["callback"], token_claims=extra
+        state,
+        provider,
+        user,
+        account,
+        profile=profile,
+        next_url=checks["callback"],
+        token_claims=extra,
     )
 
 

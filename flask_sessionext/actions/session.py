@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
 from typing import Any, cast
 
 from flask import g, request
 from werkzeug.wrappers import Response
 
+from ..adapters.protocol import Adapter
 from ..cookies import CookieNames, clear_chunked, read_chunked, write_chunked
 from ..errors import SessionExtError, TokenError
 from ..extension import AuthState, current_state
@@ -25,10 +27,16 @@ from ..types import JWT, Session, SessionUser, Trigger
 
 @dataclass
 class RequestAuth:
-    """What the response must do with the session cookie; kept on ``g`` for one request."""
+    """What the response must do with the session cookie; kept on ``g`` for one request.
+
+    ``token`` is the JWT strategy's claims; ``opaque`` the database strategy's cookie value.
+    ``user_id`` is who is signed in (the token's ``sub`` or the session row's user).
+    """
 
     names: CookieNames
     token: JWT | None = None
+    opaque: str | None = None
+    user_id: str | None = None
     reissue: bool = False
     clear: bool = False
 
@@ -38,6 +46,13 @@ class RequestAuth:
             response.vary.add("Cookie")
         else:
             response.headers["Vary"] = "Cookie"
+        if self.reissue and not self.clear and self.opaque is not None:
+            max_age = current_state().config.max_age
+            name, secure = self.names.session_token, self.names.secure
+            write_chunked(
+                response, request.cookies, name, self.opaque, secure=secure, max_age=max_age
+            )
+            return
         if self.token is not None and self.reissue and not self.clear:
             try:
                 write_session(response, self.names, self.token)
@@ -85,6 +100,8 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
         prefix = names.session_token
         ra.clear = any(k == prefix or k.startswith(prefix + ".") for k in cookies)
         return None
+    if state.config.strategy == "database":
+        return _resolve_stored(state, ra, raw, trigger, data)
     try:
         text = state.decoded(raw, names.session_token)
     except TokenError as error:
@@ -96,7 +113,7 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
         return None
     now = time.time()
     ra.reissue = ra.reissue or reissue or now - token.get("iat", 0) >= state.config.update_age
-    ra.token = token
+    ra.token, ra.user_id = token, token.get("sub")
     exp = int(now) + state.config.max_age if ra.reissue else token.get("exp", now)
     try:
         session = state.ext._session(
@@ -112,6 +129,51 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     if session is None:
         ra.clear = True
     return session
+
+
+def _resolve_stored(
+    state: AuthState, ra: RequestAuth, raw: str, trigger: Trigger | None, data: Any
+) -> Any:
+    """The database strategy: one lookup of the hashed token; expiry slides after update_age."""
+    adapter = cast(Adapter, state.ext.adapter)
+    token_hash = session_token_hash(raw)
+    stored = adapter.get_session_and_user(token_hash)
+    now = datetime.now(timezone.utc)
+    if stored is not None and stored.expires <= now:
+        adapter.delete_session(token_hash)
+        stored = None
+    if stored is None:
+        ra.clear = True
+        return None
+    expires = stored.expires
+    config = state.config
+    if expires - timedelta(seconds=config.max_age - config.update_age) <= now:
+        expires = now + timedelta(seconds=config.max_age)
+        adapter.update_session(token_hash, expires)
+        ra.reissue = True
+    ra.opaque, ra.user_id = raw, str(stored.user["id"])
+    user = stored.user
+    shown: SessionUser = {"name": user.get("name"), "email": user.get("email")}
+    shown["image"] = user.get("image")
+    session: Session = {"user": shown, "expires": _iso(int(expires.timestamp()))}
+    try:
+        result = state.ext._session(
+            session=session, user=user, token=None, trigger=trigger, new_session=data
+        )
+    except Exception:
+        logger.exception("flask-sessionext: the session callback raised; signing the user out")
+        result = None
+    if result is None:
+        ra.clear = True
+        adapter.delete_session(token_hash)
+    elif trigger == "update":
+        send(session_updated, token=None, data=data)
+    return result
+
+
+def session_token_hash(raw: str) -> str:
+    """What the sessions table stores for a session cookie: its SHA-256, in hex."""
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _run_jwt(

@@ -2,42 +2,52 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
 from flask import g, request
 from werkzeug.wrappers import Response
 
-from ..errors import SessionExtError
-from ..extension import AuthState
+from ..adapters.protocol import Adapter
+from ..cookies import CookieNames, write_chunked
+from ..errors import ConfigurationError, SessionExtError
+from ..extension import AuthState, request_auth
+from ..providers.base import Provider
 from ..redirects import callback_url
 from ..responses import auth_error, go_to
 from ..signals import send, signed_in
 from ..types import JWT, Account, Profile, User
-from .session import write_session
+from .accounts import AccountNotLinked, email_user, oauth_user
+from .session import session_token_hash, write_session
 
 
 def complete_signin(
     state: AuthState,
+    provider: Provider,
     user: Mapping[str, Any],
     account: Account,
     *,
     profile: Profile | None = None,
     credentials: dict[str, str] | None = None,
-    is_new_user: bool | None = None,
     next_url: object = None,
     token_claims: Mapping[str, Any] | None = None,
 ) -> Response:
-    """Sign ``user`` (its ``id`` a string) in: ``signIn``, ``jwt``, the cookie, the redirect.
+    """Sign ``user`` (its ``id`` a string) in: ``signIn``, linking, the session, the redirect.
 
+    With an adapter, the user is the stored one (linked or created, see :mod:`.accounts`).
     ``token_claims`` are added to the default token before the ``jwt`` callback sees it
     (the provider tokens of a provider with ``refresh=True``).
     """
     ext, pages = state.ext, state.config.pages
-    signed_user = cast(User, user)
     try:
         allowed = ext._signin(
-            user=signed_user, account=account, profile=profile, email=None, credentials=credentials
+            user=cast(User, user),
+            account=account,
+            profile=profile,
+            email={"verificationRequest": False} if account["type"] == "email" else None,
+            credentials=credentials,
         )
     except Exception as error:
         return auth_error("AccessDenied", pages, detail=f"signin_callback raised {error!r}")
@@ -45,34 +55,99 @@ def complete_signin(
         return go_to(callback_url(allowed, state.origin(request), ext._redirect))
     if allowed is not True:
         return auth_error("AccessDenied", pages)
-    defaults = {
-        "name": signed_user.get("name"),
-        "email": signed_user.get("email"),
-        "picture": signed_user.get("image"),
-        "sub": signed_user["id"],
-    }
-    token = cast(
-        JWT, {k: v for k, v in defaults.items() if v is not None} | dict(token_claims or {})
+    is_new_user: bool | None = None
+    if ext.adapter is not None:
+        try:
+            user, is_new_user = _stored_user(state, ext.adapter, provider, user, account)
+        except AccountNotLinked as error:
+            return auth_error("OAuthAccountNotLinked", pages, detail=str(error))
+    response = go_to(callback_url(next_url, state.origin(request), ext._redirect))
+    names = state.cookie_names(request)
+    if state.config.strategy == "database":
+        token = None
+        _start_stored_session(state, cast(Adapter, ext.adapter), names, response, str(user["id"]))
+    else:
+        shaped = _run_signin_jwt(state, user, account, profile, is_new_user, token_claims)
+        if isinstance(shaped, Response):
+            return shaped
+        token = shaped
+        try:
+            write_session(response, names, token)
+        except (SessionExtError, TypeError, ValueError) as error:
+            return auth_error("Configuration", pages, detail=f"session token not written: {error}")
+    g.session, g._sessionext = None, None
+    send(signed_in, user=dict(user), account=account, token=token, is_new_user=is_new_user)
+    return response
+
+
+def _stored_user(
+    state: AuthState,
+    adapter: Adapter,
+    provider: Provider,
+    user: Mapping[str, Any],
+    account: Account,
+) -> tuple[Mapping[str, Any], bool | None]:
+    """The adapter's user for this sign-in (credentials users must already be stored)."""
+    if account["type"] == "email":
+        return email_user(adapter, str(user["email"]))
+    if account["type"] != "credentials":
+        return oauth_user(adapter, provider, user, account)
+    if state.config.strategy != "database":
+        return user, None
+    stored = adapter.get_user(str(user["id"]))
+    if stored is None:
+        raise ConfigurationError(
+            f"authorize() returned user id {user['id']!r}, which is not in the adapter's users: "
+            "with the database strategy, return a stored user."
+        )
+    return stored, None
+
+
+def _start_stored_session(
+    state: AuthState, adapter: Adapter, names: CookieNames, response: Response, user_id: str
+) -> None:
+    """Create the session row (its token hashed) and set the opaque cookie; end any old one."""
+    previous = request_auth()
+    if previous is not None and previous.opaque is not None:
+        adapter.delete_session(session_token_hash(previous.opaque))
+    raw = secrets.token_urlsafe(32)
+    max_age = state.config.max_age
+    expires = datetime.now(timezone.utc) + timedelta(seconds=max_age)
+    adapter.create_session(session_token_hash(raw), user_id, expires)
+    write_chunked(
+        response, request.cookies, names.session_token, raw, secure=names.secure, max_age=max_age
     )
+
+
+def _run_signin_jwt(
+    state: AuthState,
+    user: Mapping[str, Any],
+    account: Account,
+    profile: Profile | None,
+    is_new_user: bool | None,
+    token_claims: Mapping[str, Any] | None,
+) -> JWT | Response:
+    """The token at sign-in: Auth.js's defaults, then the app's ``jwt`` callback."""
+    defaults = {
+        "name": user.get("name"),
+        "email": user.get("email"),
+        "picture": user.get("image"),
+        "sub": str(user["id"]),
+    }
+    token = {k: v for k, v in defaults.items() if v is not None} | dict(token_claims or {})
+    pages = state.config.pages
     try:
-        shaped = ext._jwt(
+        shaped = state.ext._jwt(
             token=token,
-            user=signed_user,
+            user=dict(user),
             account=account,
             profile=profile,
             is_new_user=is_new_user,
-            trigger="signIn",
+            trigger="signUp" if is_new_user else "signIn",
             session=None,
         )
     except Exception as error:
         return auth_error("Configuration", pages, detail=f"jwt_callback raised {error!r}")
     if shaped is None:
         return auth_error("AccessDenied", pages, detail="jwt_callback returned None at sign-in")
-    response = go_to(callback_url(next_url, state.origin(request), ext._redirect))
-    try:
-        write_session(response, state.cookie_names(request), cast(JWT, dict(shaped)))
-    except (SessionExtError, TypeError, ValueError) as error:
-        return auth_error("Configuration", pages, detail=f"session token not written: {error}")
-    g.session, g._sessionext = None, None
-    send(signed_in, user=signed_user, account=account, token=dict(shaped))
-    return response
+    return cast(JWT, dict(shaped))

@@ -6,11 +6,12 @@ from flask import g, request
 from werkzeug.wrappers import Response
 
 from ..cookies import clear_chunked
-from ..extension import AuthState
+from ..extension import AuthState, request_auth
 from ..redirects import callback_url
 from ..responses import go_to
 from ..signals import send, signed_out
 from .body import form_body, verified_csrf
+from .session import session_token_hash
 
 
 def signout(state: AuthState) -> Response | None:
@@ -18,13 +19,19 @@ def signout(state: AuthState) -> Response | None:
     body = form_body()
     if not verified_csrf(state, body):
         return None
-    token = state.read_token(request, raw=False)
-    g.session = None
-    g._sessionext = None
+    g.session  # noqa: B018 - resolve, to know whose session ends
+    ended = request_auth()
+    if ended is not None and ended.opaque is not None and state.ext.adapter is not None:
+        state.ext.adapter.delete_session(session_token_hash(ended.opaque))
+    g.session, g._sessionext = None, None
     response = go_to(
         callback_url(body.get("callbackUrl"), state.origin(request), state.ext._redirect)
     )
     names = state.cookie_names(request)
     clear_chunked(response, request.cookies, names.session_token, secure=names.secure)
-    send(signed_out, token=token)
+    send(
+        signed_out,
+        token=ended.token if ended else None,
+        user_id=ended.user_id if ended else None,
+    )
     return response

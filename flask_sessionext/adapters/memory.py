@@ -1,0 +1,105 @@
+"""An in-memory adapter for tests and demos: the same behaviour as a database, in dicts."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ..errors import StoreConflict
+from .protocol import StoredSession
+
+USER_FIELDS = ("id", "name", "email", "email_verified", "image")
+
+
+class MemoryAdapter:
+    """Keeps users, accounts, sessions and verification tokens in this process only."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.users: dict[str, dict[str, Any]] = {}
+        self.accounts: dict[tuple[str, str], dict[str, Any]] = {}
+        self.sessions: dict[str, tuple[str, datetime]] = {}
+        self.tokens: dict[tuple[str, str], datetime] = {}
+
+    def create_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self._insert_user(user)
+
+    def _insert_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
+        user_id = str(user.get("id") or uuid.uuid4())
+        created = {field: user.get(field) for field in USER_FIELDS} | {"id": user_id}
+        if created["email"] and any(u["email"] == created["email"] for u in self.users.values()):
+            raise StoreConflict("create_user: email taken")
+        self.users[user_id] = created
+        return dict(created)
+
+    def get_user(self, user_id: str) -> dict[str, Any] | None:
+        user = self.users.get(user_id)
+        return dict(user) if user else None
+
+    def get_user_by_email(self, email: str) -> dict[str, Any] | None:
+        return next((dict(u) for u in self.users.values() if u["email"] == email), None)
+
+    def get_user_by_account(self, provider: str, provider_account_id: str) -> dict[str, Any] | None:
+        account = self.accounts.get((provider, provider_account_id))
+        return self.get_user(account["user_id"]) if account else None
+
+    def update_user(self, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        with self._lock:
+            user = self.users.get(user_id)
+            if user is None:
+                return None
+            user.update({k: v for k, v in changes.items() if k in USER_FIELDS and k != "id"})
+            return dict(user)
+
+    def create_user_and_link(
+        self, user: Mapping[str, Any], account: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        with self._lock:
+            key = (account["provider"], account["providerAccountId"])
+            if key in self.accounts:
+                raise StoreConflict("create_user_and_link: account taken")
+            created = self._insert_user(user)
+            self.accounts[key] = {**account, "user_id": created["id"]}
+            return created
+
+    def link_account(self, user_id: str, account: Mapping[str, Any]) -> None:
+        with self._lock:
+            key = (account["provider"], account["providerAccountId"])
+            if key in self.accounts:
+                raise StoreConflict("link_account: account taken")
+            self.accounts[key] = {**account, "user_id": user_id}
+
+    def create_session(self, token_hash: str, user_id: str, expires: datetime) -> None:
+        self.sessions[token_hash] = (user_id, expires)
+
+    def get_session_and_user(self, token_hash: str) -> StoredSession | None:
+        found = self.sessions.get(token_hash)
+        user = self.get_user(found[0]) if found else None
+        return StoredSession(user=user, expires=found[1]) if found and user else None
+
+    def update_session(self, token_hash: str, expires: datetime) -> None:
+        with self._lock:
+            if token_hash in self.sessions:
+                self.sessions[token_hash] = (self.sessions[token_hash][0], expires)
+
+    def delete_session(self, token_hash: str) -> None:
+        self.sessions.pop(token_hash, None)
+
+    def delete_user_sessions(self, user_id: str) -> int:
+        with self._lock:
+            doomed = [k for k, (owner, _) in self.sessions.items() if owner == user_id]
+            for key in doomed:
+                del self.sessions[key]
+            return len(doomed)
+
+    def create_verification_token(
+        self, identifier: str, token_hash: str, expires: datetime
+    ) -> None:
+        self.tokens[(identifier, token_hash)] = expires
+
+    def use_verification_token(self, identifier: str, token_hash: str) -> datetime | None:
+        return self.tokens.pop((identifier, token_hash), None)

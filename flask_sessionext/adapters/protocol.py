@@ -1,0 +1,73 @@
+"""The adapter protocol: what a database must offer for users, accounts and sessions.
+
+The methods are Auth.js's adapter methods in Python names. Session and verification tokens
+reach the adapter already hashed: a leaked table grants nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A session row joined with its user, as one lookup returns them."""
+
+    user: dict[str, Any]
+    expires: datetime
+
+
+class Adapter(Protocol):
+    """Storage for the ``database`` session strategy, email sign-in and account linking.
+
+    Every method is one transaction: it either happens whole or not at all.
+    """
+
+    def create_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a user (``name``, ``email``, ``email_verified``, ``image``, ...); return it."""
+
+    def get_user(self, user_id: str) -> dict[str, Any] | None:
+        """The user with this id."""
+
+    def get_user_by_email(self, email: str) -> dict[str, Any] | None:
+        """The user with this (normalised) email."""
+
+    def get_user_by_account(self, provider: str, provider_account_id: str) -> dict[str, Any] | None:
+        """The user linked to this provider account."""
+
+    def update_user(self, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Apply ``changes`` to the user; return it, or ``None`` if it does not exist."""
+
+    def create_user_and_link(
+        self, user: Mapping[str, Any], account: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Create a user and link ``account`` to it, together; return the user."""
+
+    def link_account(self, user_id: str, account: Mapping[str, Any]) -> None:
+        """Link a provider account (Auth.js ``Account`` fields) to the user."""
+
+    def create_session(self, token_hash: str, user_id: str, expires: datetime) -> None:
+        """Store a session under the hash of its token."""
+
+    def get_session_and_user(self, token_hash: str) -> StoredSession | None:
+        """The session and its user in one query."""
+
+    def update_session(self, token_hash: str, expires: datetime) -> None:
+        """Move the session's expiry."""
+
+    def delete_session(self, token_hash: str) -> None:
+        """Delete one session (sign-out, or met expired)."""
+
+    def delete_user_sessions(self, user_id: str) -> int:
+        """Delete every session of the user ("sign out everywhere"); return how many."""
+
+    def create_verification_token(
+        self, identifier: str, token_hash: str, expires: datetime
+    ) -> None:
+        """Store an email sign-in token under its hash, bound to the identifier (the address)."""
+
+    def use_verification_token(self, identifier: str, token_hash: str) -> datetime | None:
+        """Delete the token and return its expiry, atomically; ``None`` if there was none."""

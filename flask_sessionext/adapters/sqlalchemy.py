@@ -1,0 +1,317 @@
+"""The adapter for Flask-SQLAlchemy: Auth.js's schema as typed SQLAlchemy 2 models.
+
+The models join the app's ``db.Model`` metadata, so ``db.create_all()`` and Alembic see them.
+To add columns, subclass a mixin and pass the model::
+
+    class User(UserMixin, db.Model):
+        role: Mapped[str] = mapped_column(default="user")
+
+    adapter = SQLAlchemyAdapter(db, user_model=User)
+
+Each method runs in its own transaction on its own connection, apart from ``db.session``:
+the adapter never commits the app's pending changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..errors import StoreConflict, StoreError
+from .protocol import StoredSession
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _store(method: Callable[P, R]) -> Callable[P, R]:
+    """Report database failures as :class:`StoreError` (a lost unique race as ``StoreConflict``)."""
+
+    @wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except IntegrityError as error:
+            raise StoreConflict(f"{method.__name__}: {type(error.orig).__name__}") from error
+        except SQLAlchemyError as error:
+            raise StoreError(f"{method.__name__}: {type(error).__name__}") from error
+
+    return wrapper
+
+
+class UserMixin:
+    """Columns of the ``users`` table."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=_new_id)
+    name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    email_verified: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    image: Mapped[str | None] = mapped_column(Text)
+
+
+class AccountMixin:
+    """Columns of the ``accounts`` table: one row per provider account linked to a user."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("provider", "provider_account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(64))
+    provider_account_id: Mapped[str] = mapped_column(String(255))
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    access_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[int | None] = mapped_column(Integer)
+    token_type: Mapped[str | None] = mapped_column(String(64))
+    scope: Mapped[str | None] = mapped_column(Text)
+    id_token: Mapped[str | None] = mapped_column(Text)
+    session_state: Mapped[str | None] = mapped_column(Text)
+
+
+class SessionMixin:
+    """Columns of the ``sessions`` table; ``session_token`` holds the SHA-256 of the token."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_token: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VerificationTokenMixin:
+    """Columns of the ``verification_tokens`` table; ``token`` holds a keyed hash."""
+
+    __tablename__ = "verification_tokens"
+
+    identifier: Mapped[str] = mapped_column(String(320), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+ACCOUNT_FIELDS = {
+    "type": "type",
+    "provider": "provider",
+    "providerAccountId": "provider_account_id",
+    "refresh_token": "refresh_token",
+    "access_token": "access_token",
+    "expires_at": "expires_at",
+    "token_type": "token_type",
+    "scope": "scope",
+    "id_token": "id_token",
+    "session_state": "session_state",
+}
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (SQLite gives naive ones back)."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+class SQLAlchemyAdapter:
+    """Users, accounts, sessions and verification tokens in the app's Flask-SQLAlchemy ``db``.
+
+    Models default to plain ones built on ``db.Model``; pass your subclasses of the mixins to
+    add columns. Extra user columns reach the ``session_callback`` in ``user``.
+    """
+
+    def __init__(
+        self,
+        db: SQLAlchemy,
+        *,
+        user_model: type[Any] | None = None,
+        account_model: type[Any] | None = None,
+        session_model: type[Any] | None = None,
+        verification_token_model: type[Any] | None = None,
+    ) -> None:
+        self.db = db
+        model = db.Model
+        self.User: type[Any] = user_model or type(
+            "User", (UserMixin, model), {"__module__": __name__}
+        )
+        self.Account: type[Any] = account_model or type(
+            "Account", (AccountMixin, model), {"__module__": __name__}
+        )
+        self.Session: type[Any] = session_model or type(
+            "Session", (SessionMixin, model), {"__module__": __name__}
+        )
+        self.VerificationToken: type[Any] = verification_token_model or type(
+            "VerificationToken", (VerificationTokenMixin, model), {"__module__": __name__}
+        )
+        users: Table = self.User.__table__
+        sessions: Table = self.Session.__table__
+        self._users, self._sessions = users, sessions
+        self._accounts: Table = self.Account.__table__
+        self._tokens: Table = self.VerificationToken.__table__
+        # One indexed query resolves a request's session: the statement is built once and
+        # SQLAlchemy caches its compiled form.
+        self._lookup = (
+            select(sessions.c.expires, *users.c)
+            .join_from(sessions, users, sessions.c.user_id == users.c.id)
+            .where(sessions.c.session_token == bindparam("token"))
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of the current app's default bind."""
+        return self.db.engine
+
+    def _user(self, conn: Connection, *where: Any) -> dict[str, Any] | None:
+        row = conn.execute(select(self._users).where(*where)).first()
+        return dict(row._mapping) if row else None
+
+    @_store
+    def create_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
+        with self.engine.begin() as conn:
+            return self._insert_user(conn, user)
+
+    def _insert_user(self, conn: Connection, user: Mapping[str, Any]) -> dict[str, Any]:
+        values = {k: v for k, v in user.items() if k in self._users.c and v is not None}
+        values.setdefault("id", _new_id())
+        conn.execute(insert(self._users).values(**values))
+        created = self._user(conn, self._users.c.id == values["id"])
+        assert created is not None
+        return created
+
+    @_store
+    def get_user(self, user_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return self._user(conn, self._users.c.id == user_id)
+
+    @_store
+    def get_user_by_email(self, email: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return self._user(conn, self._users.c.email == email)
+
+    @_store
+    def get_user_by_account(self, provider: str, provider_account_id: str) -> dict[str, Any] | None:
+        accounts = self._accounts
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(self._users)
+                .join_from(accounts, self._users, accounts.c.user_id == self._users.c.id)
+                .where(
+                    accounts.c.provider == provider,
+                    accounts.c.provider_account_id == provider_account_id,
+                )
+            ).first()
+        return dict(row._mapping) if row else None
+
+    @_store
+    def update_user(self, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        values = {k: v for k, v in changes.items() if k in self._users.c and k != "id"}
+        with self.engine.begin() as conn:
+            if values:
+                conn.execute(
+                    update(self._users).where(self._users.c.id == user_id).values(**values)
+                )
+            return self._user(conn, self._users.c.id == user_id)
+
+    @_store
+    def create_user_and_link(
+        self, user: Mapping[str, Any], account: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        with self.engine.begin() as conn:
+            created = self._insert_user(conn, user)
+            self._insert_account(conn, created["id"], account)
+            return created
+
+    @_store
+    def link_account(self, user_id: str, account: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            self._insert_account(conn, user_id, account)
+
+    def _insert_account(self, conn: Connection, user_id: str, account: Mapping[str, Any]) -> None:
+        values = {column: account[key] for key, column in ACCOUNT_FIELDS.items() if key in account}
+        conn.execute(insert(self._accounts).values(user_id=user_id, **values))
+
+    @_store
+    def create_session(self, token_hash: str, user_id: str, expires: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(self._sessions).values(
+                    session_token=token_hash, user_id=user_id, expires=expires
+                )
+            )
+
+    @_store
+    def get_session_and_user(self, token_hash: str) -> StoredSession | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._lookup, {"token": token_hash}).first()
+        if row is None:
+            return None
+        user = dict(row._mapping)
+        return StoredSession(user=user, expires=utc(user.pop("expires")))
+
+    @_store
+    def update_session(self, token_hash: str, expires: datetime) -> None:
+        sessions = self._sessions
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.session_token == token_hash)
+                .values(expires=expires)
+            )
+
+    @_store
+    def delete_session(self, token_hash: str) -> None:
+        sessions = self._sessions
+        with self.engine.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.session_token == token_hash))
+
+    @_store
+    def delete_user_sessions(self, user_id: str) -> int:
+        sessions = self._sessions
+        with self.engine.begin() as conn:
+            return conn.execute(delete(sessions).where(sessions.c.user_id == user_id)).rowcount
+
+    @_store
+    def create_verification_token(
+        self, identifier: str, token_hash: str, expires: datetime
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(self._tokens).values(
+                    identifier=identifier, token=token_hash, expires=expires
+                )
+            )
+
+    @_store
+    def use_verification_token(self, identifier: str, token_hash: str) -> datetime | None:
+        table = self._tokens
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                delete(table)
+                .where(table.c.identifier == identifier, table.c.token == token_hash)
+                .returning(table.c.expires)
+            ).first()
+        return utc(row.expires) if row else None
