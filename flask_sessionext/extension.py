@@ -255,8 +255,8 @@ def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
                 return super().__getattr__(name)
             from .actions.session import resolve
 
-            value = resolve() if has_request_context() else None
-            self.session = value
+            self.session = None  # also what error pages see if resolving fails (503)
+            value = self.session = resolve() if has_request_context() else None
             return value
 
     return SessionGlobals

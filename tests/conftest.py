@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask, g, jsonify
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 
 from flask_sessionext import AuthExt, login_required
 from flask_sessionext.providers import Credentials
+
+from .database import DATABASE_URL, dispose_apps
 
 SECRET = "test-secret-0123456789-0123456789-abcdef"
 
@@ -58,6 +62,27 @@ def app() -> Flask:
 def client(app: Flask) -> Iterator[FlaskClient]:
     with app.test_client() as client:
         yield client
+
+
+@pytest.fixture
+def database_url(tmp_path: Any) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new schema on PostgreSQL."""
+    if not DATABASE_URL:
+        yield f"sqlite:///{tmp_path}/test.db"
+        dispose_apps()
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(DATABASE_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        separator = "&" if "?" in DATABASE_URL else "?"
+        yield f"{DATABASE_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        dispose_apps()
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
 
 
 def csrf_token(client: FlaskClient) -> str:

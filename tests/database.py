@@ -1,0 +1,76 @@
+"""Database fixtures: SQLite by default, PostgreSQL when ``SESSIONEXT_TEST_DATABASE_URL`` is set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, g, jsonify
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+from flask_sessionext import AuthExt, login_required
+from flask_sessionext.adapters import SQLAlchemyAdapter
+
+DATABASE_URL = os.environ.get("SESSIONEXT_TEST_DATABASE_URL")
+
+
+_apps: list[Flask] = []
+
+
+def dispose_apps() -> None:
+    """Close the pooled connections of every app the test made (PostgreSQL drops the schema)."""
+    while _apps:
+        app = _apps.pop()
+        with app.app_context():
+            app.extensions["sqlalchemy"].engine.dispose()
+
+
+def new_db() -> SQLAlchemy:
+    """A ``db`` with its own metadata, so every test app declares its own tables."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    return SQLAlchemy(model_class=Base)
+
+
+def database_app(
+    url: str,
+    providers: list[Any],
+    configure: Callable[[AuthExt[Any], SQLAlchemy], None] | None = None,
+    *,
+    db: SQLAlchemy | None = None,
+    adapter: SQLAlchemyAdapter | None = None,
+    **config: Any,
+) -> tuple[Flask, AuthExt[Any], SQLAlchemyAdapter]:
+    """An app with its own ``db`` and the SQLAlchemy adapter, tables created."""
+    from .conftest import SECRET  # conftest imports this module
+
+    db = db or new_db()
+    adapter = adapter or SQLAlchemyAdapter(db)
+    app = Flask(__name__)
+    app.config.update(
+        {"TESTING": True, "AUTH_SECRET": SECRET, "SQLALCHEMY_DATABASE_URI": url, **config}
+    )
+    db.init_app(app)
+    _apps.append(app)
+    auth: AuthExt[Any] = AuthExt(providers=providers, adapter=adapter)
+    if configure is not None:
+        configure(auth, db)
+    auth.init_app(app)
+    with app.app_context():
+        db.create_all()
+
+    @app.get("/private")
+    @login_required
+    def private() -> Any:
+        return jsonify(g.session)
+
+    @app.get("/open")
+    def open_view() -> Any:
+        return jsonify(signed_in=g.session is not None)
+
+    app.extensions["test_db"] = db
+    return app, auth, adapter
