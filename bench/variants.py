@@ -1,0 +1,301 @@
+"""The apps the benchmark compares, each with the request environs it is timed on.
+
+Every app serves ``GET /me`` answering the signed-in user's name as ``text/html``. Each one is
+signed in the way a browser would be: through its own login route and Flask's test client,
+and the cookie the test client then holds is what the timed requests carry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, abort, g, request, session
+from flask.testing import FlaskClient
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    get_jwt,
+    jwt_required,
+    set_access_cookies,
+)
+from flask_login import LoginManager, UserMixin, current_user, login_user
+from flask_login import login_required as flask_login_required
+from joserfc import jwe
+from joserfc.errors import JoseError
+from werkzeug.test import EnvironBuilder
+
+from flask_sessionext import AuthExt, login_required
+from flask_sessionext.jwt import derive_key, encode
+from flask_sessionext.providers import Credentials
+
+Environ = dict[str, Any]
+WSGIApp = Callable[..., Any]
+
+#: The name every app answers with; responses are checked against it.
+NAME = "Ada Lovelace"
+USER = {"id": "1", "name": NAME, "email": "ada@example.com", "password": "analytical"}
+SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+#: Auth.js's session cookie name on plain http; it is also the HKDF salt of the token key.
+SESSION_COOKIE = "authjs.session-token"
+#: What the test client sends; every timed environ carries the same, so Flask-Login's
+#: session protection sees the identity the login was made from.
+ENVIRON_BASE = {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": "Mozilla/5.0 (bench)"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One app under test and how to get ``count`` environs to call it with.
+
+    ``environs(count)`` returns the environs of one timed batch; warm variants return the same
+    prebuilt dict ``count`` times, the first-sight variant a fresh cookie in each.
+    """
+
+    key: str
+    label: str
+    app: WSGIApp
+    environs: Callable[[int], Sequence[Environ]]
+    #: True when a response to the timed request must not carry ``Set-Cookie``.
+    no_set_cookie: bool = False
+
+
+def build_environ(cookie: str | None = None) -> Environ:
+    """The environ of ``GET /me`` with ``cookie`` as its ``Cookie`` header; built once."""
+    headers = [("Cookie", cookie)] if cookie else []
+    builder = EnvironBuilder(path="/me", headers=headers, environ_base=ENVIRON_BASE)
+    try:
+        return builder.get_environ()
+    finally:
+        builder.close()
+
+
+def repeated(environ: Environ) -> Callable[[int], Sequence[Environ]]:
+    """Environs for a warm variant: the one prebuilt environ, ``count`` times."""
+    return lambda count: [environ] * count
+
+
+def cookie_header(client: FlaskClient, *names: str) -> str:
+    """The ``Cookie`` header a browser would send, from the test client's cookie jar."""
+    parts = []
+    for name in names:
+        cookie = client.get_cookie(name)
+        if cookie is None:
+            raise RuntimeError(f"the login did not set the cookie {name!r}")
+        parts.append(f"{name}={cookie.value}")
+    return "; ".join(parts)
+
+
+def new_client(app: Flask) -> FlaskClient:
+    """A test client that sends the same ``User-Agent`` as the timed environs."""
+    client = app.test_client()
+    client.environ_base.update(ENVIRON_BASE)
+    return client
+
+
+def bare_flask() -> Variant:
+    """The floor: routing and a constant answer, no cookie, no auth."""
+    app = Flask("bare")
+
+    @app.get("/me")
+    def me() -> str:
+        return NAME
+
+    return Variant("bare", "bare Flask", app, repeated(build_environ()))
+
+
+def flask_session() -> Variant:
+    """Flask's own signed-cookie session (itsdangerous, HMAC-SHA1 over JSON)."""
+    app = Flask("flask_session")
+    app.secret_key = SECRET
+
+    @app.post("/login")
+    def login() -> str:
+        session["name"] = NAME
+        return "ok"
+
+    @app.get("/me")
+    def me() -> str:
+        name = session.get("name")
+        if name is None:
+            abort(401)
+        return str(name)
+
+    client = new_client(app)
+    client.post("/login")
+    environ = build_environ(cookie_header(client, "session"))
+    return Variant("flask_session", "Flask session cookie", app, repeated(environ))
+
+
+class LoginUser(UserMixin):
+    """Flask-Login's user: an id and a name, looked up in a dict."""
+
+    def __init__(self, user_id: str, name: str) -> None:
+        self.id = user_id
+        self.name = name
+
+
+def flask_login() -> Variant:
+    """Flask-Login over Flask's session, with a dict for its user loader."""
+    app = Flask("flask_login")
+    app.secret_key = SECRET
+    users = {USER["id"]: LoginUser(USER["id"], NAME)}
+    manager = LoginManager(app)
+    manager.user_loader(users.get)
+
+    @app.post("/login")
+    def login() -> str:
+        login_user(users[USER["id"]])
+        return "ok"
+
+    @app.get("/me")
+    @flask_login_required
+    def me() -> str:
+        return str(current_user.name)
+
+    client = new_client(app)
+    client.post("/login")
+    environ = build_environ(cookie_header(client, "session"))
+    return Variant("flask_login", "Flask-Login", app, repeated(environ))
+
+
+def flask_jwt_extended() -> Variant:
+    """Flask-JWT-Extended, HS256 access token in a cookie.
+
+    CSRF protection stays at its default (on), which checks only POST, PUT, PATCH and DELETE,
+    so the timed GET is not checked; the browser would still send both cookies.
+    """
+    app = Flask("flask_jwt_extended")
+    app.config.update(
+        JWT_SECRET_KEY=SECRET,
+        JWT_TOKEN_LOCATION=["cookies"],
+    )
+    JWTManager(app)
+
+    @app.post("/login")
+    def login() -> Any:
+        response = app.make_response("ok")
+        token = create_access_token(identity=USER["id"], additional_claims={"name": NAME})
+        set_access_cookies(response, token)
+        return response
+
+    @app.get("/me")
+    @jwt_required()
+    def me() -> str:
+        return str(get_jwt()["name"])
+
+    client = new_client(app)
+    client.post("/login")
+    environ = build_environ(cookie_header(client, "access_token_cookie", "csrf_access_token"))
+    return Variant("flask_jwt_extended", "Flask-JWT-Extended", app, repeated(environ))
+
+
+def sessionext_app() -> Flask:
+    """A flask-sessionext app, JWT strategy, with a credentials provider and ``GET /me``."""
+    app = Flask("sessionext")
+    app.config.update(AUTH_SECRET=SECRET, AUTH_URL="http://localhost")
+
+    def authorize(credentials: dict[str, str]) -> dict[str, str] | None:
+        if credentials.get("username") == USER["email"] and (
+            credentials.get("password") == USER["password"]
+        ):
+            return {k: USER[k] for k in ("id", "name", "email")}
+        return None
+
+    AuthExt(app, providers=[Credentials(authorize)])
+
+    @app.get("/me")
+    @login_required
+    def me() -> str:
+        return str(g.session["user"]["name"])
+
+    return app
+
+
+def sessionext_signin(app: Flask) -> str:
+    """Sign in through the auth routes, as a browser does; return the session cookie value."""
+    client = new_client(app)
+    csrf = client.get("/api/auth/csrf").get_json()["csrfToken"]
+    form = {"csrfToken": csrf, "username": USER["email"], "password": USER["password"]}
+    response = client.post("/api/auth/callback/credentials", data=form)
+    if response.status_code != 302:
+        raise RuntimeError(f"credentials sign-in answered {response.status}")
+    cookie = client.get_cookie(SESSION_COOKIE)
+    if cookie is None:
+        raise RuntimeError("credentials sign-in set no session cookie")
+    return cookie.value
+
+
+def sessionext_warm(cookie: str) -> Variant:
+    """flask-sessionext with the same cookie on every call: its decoded-token cache hits."""
+    environ = build_environ(f"{SESSION_COOKIE}={cookie}")
+    return Variant(
+        "sessionext_warm",
+        "flask-sessionext JWT, warm",
+        sessionext_app(),
+        repeated(environ),
+        no_set_cookie=True,
+    )
+
+
+def fresh_tokens(count: int) -> list[str]:
+    """``count`` distinct session tokens, as sign-in would write them (each has its own jti)."""
+    claims = {"name": NAME, "email": USER["email"], "sub": USER["id"]}
+    return [encode(claims, secret=SECRET, salt=SESSION_COOKIE) for _ in range(count)]
+
+
+def fresh_environs(count: int) -> list[Environ]:
+    """``count`` environs, each with a never-seen cookie; encoded before any timing starts."""
+    base = build_environ()
+    return [{**base, "HTTP_COOKIE": f"{SESSION_COOKIE}={t}"} for t in fresh_tokens(count)]
+
+
+def sessionext_first_sight() -> Variant:
+    """flask-sessionext on a cookie it has not seen: the full JWE decrypt every call."""
+    return Variant(
+        "sessionext_first_sight",
+        "flask-sessionext JWT, first sight",
+        sessionext_app(),
+        fresh_environs,
+        no_set_cookie=True,
+    )
+
+
+def handmade_jwe(cookie: str) -> Variant:
+    """The peer: decrypt the Auth.js cookie with joserfc in the view, key derived once."""
+    app = Flask("handmade_jwe")
+    key, _kid = derive_key(SECRET, SESSION_COOKIE)
+    algorithms = ["dir", "A256CBC-HS512"]
+
+    @app.get("/me")
+    def me() -> str:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if raw is None:
+            abort(401)
+        try:
+            message = jwe.decrypt_compact(raw, key, algorithms=algorithms)
+            claims = json.loads(message.plaintext or b"")
+        except (JoseError, ValueError):
+            abort(401)
+        if claims.get("exp", 0) <= time.time():
+            abort(401)
+        return str(claims["name"])
+
+    environ = build_environ(f"{SESSION_COOKIE}={cookie}")
+    return Variant("handmade_jwe", "hand-made JWE cookie", app, repeated(environ))
+
+
+def all_variants() -> list[Variant]:
+    """Every variant, bare Flask first; the sessionext cookie comes from a real sign-in."""
+    cookie = sessionext_signin(sessionext_app())
+    return [
+        bare_flask(),
+        flask_session(),
+        flask_login(),
+        flask_jwt_extended(),
+        sessionext_warm(cookie),
+        sessionext_first_sight(),
+        handmade_jwe(cookie),
+    ]
