@@ -218,8 +218,10 @@ class AuthState:
             if request_auth() is None:
                 g.session  # noqa: B018 - resolves the session (and refreshes) once
             resolved = request_auth()
-            if resolved is not None and resolved.token is not None:
-                return None if resolved.clear else cast(JWT, json.loads(json.dumps(resolved.token)))
+            if resolved is not None:
+                if resolved.token is None or resolved.clear:
+                    return None  # signed out, or refused by the jwt callback
+                return cast(JWT, json.loads(json.dumps(resolved.token)))
         value = read_chunked(req.cookies, self.cookie_names(req).session_token)
         if value is None or raw:
             return value

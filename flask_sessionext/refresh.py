@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from .errors import OAuthFlowError
+from .errors import SessionExtError
 from .responses import logger
 
 #: Refresh this many seconds before the access token expires.
@@ -71,14 +71,16 @@ def refreshed(
     """``token`` with fresh provider tokens, or with ``error="RefreshTokenError"`` on failure."""
     try:
         tokens = refresher.refresh(token["refresh_token"], lambda: run(token["refresh_token"]))
-    except OAuthFlowError as error:
+    except SessionExtError as error:  # the provider refused, failed, or is misconfigured
         logger.warning(
             "flask-sessionext: refreshing the %s access token failed: %s",
             token.get("provider"),
             error,
         )
         return {**token, "error": "RefreshTokenError"}
-    return {**token, **provider_tokens(tokens, keep=token)}
+    # An answer without an expiry drops the old one, so it is not refreshed on every request.
+    kept = {k: v for k, v in token.items() if k != "expires_at"}
+    return {**kept, **provider_tokens(tokens, keep=token)}
 
 
 def due(token: dict[str, Any], now: float) -> bool:

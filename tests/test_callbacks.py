@@ -129,6 +129,23 @@ def test_jwt_returning_none_signs_out_and_clears_the_cookie() -> None:
     assert session_cookie(client) is None
 
 
+def test_get_token_is_none_when_the_jwt_callback_refuses_the_token() -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any], trigger: str | None = None) -> dict[str, Any] | None:
+            return token if trigger == "signIn" else None
+
+    app = build_app(configure)
+
+    @app.get("/token")
+    def token_view() -> Any:
+        return {"token": get_token()}
+
+    client = app.test_client()
+    sign_in(client)
+    assert client.get("/token").get_json() == {"token": None}
+
+
 def test_exception_in_session_callback_signs_the_user_out(caplog: Any) -> None:
     def configure(auth: AuthExt[Any]) -> None:
         @auth.session_callback

@@ -23,10 +23,12 @@ from joserfc.util import urlsafe_b64encode
 from werkzeug.serving import make_server
 
 from flask_sessionext import AuthExt
+from flask_sessionext.jwt import decode, encode
 from flask_sessionext.providers import OIDC, OAuth2
 
 from .conftest import SECRET, csrf_token, session_cookie
 
+SALT = "authjs.session-token"
 CLIENT_ID, CLIENT_SECRET = "fake-client", "fake-secret-0123456789"
 ACCESS_TOKEN = "fake-access-token"
 
@@ -248,3 +250,46 @@ def test_discovery_with_another_issuer_is_a_configuration_error(fake: FakeOP) ->
         assert client.get(response.headers["Location"]).status_code == 500
     finally:
         fake.issuer_in_discovery = None
+
+
+def refreshing_client(fake: FakeOP) -> FlaskClient:
+    app = Flask(__name__)
+    app.config.update(TESTING=True, AUTH_SECRET=SECRET)
+    options = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "timeout": 1.0}
+    auth: AuthExt[Any] = AuthExt(
+        app, providers=[OIDC(issuer=fake.issuer, id="fake", refresh=True, **options)]
+    )
+
+    @auth.session_callback
+    def session(session: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+        return {**session, "error": token.get("error")}
+
+    client = app.test_client()
+    claims = {
+        "sub": "u1",
+        "provider": "fake",
+        "access_token": "old",
+        "refresh_token": "r1",
+        "expires_at": int(time.time()),
+    }
+    client.set_cookie(SALT, encode(claims, secret=SECRET, salt=SALT))
+    return client
+
+
+def test_a_refresh_that_cannot_reach_a_sane_provider_is_an_error_not_a_500(fake: FakeOP) -> None:
+    fake.issuer_in_discovery = "https://impostor.example"
+    try:
+        session = refreshing_client(fake).get("/api/auth/session")
+    finally:
+        fake.issuer_in_discovery = None
+    assert session.status_code == 200
+    assert session.get_json()["error"] == "RefreshTokenError"
+
+
+def test_a_refresh_answer_without_expiry_is_not_refreshed_again(fake: FakeOP) -> None:
+    fake.token = lambda: {"access_token": "new", "token_type": "Bearer"}
+    client = refreshing_client(fake)
+    assert client.get("/api/auth/session").get_json()["error"] is None
+    claims = decode(session_cookie(client) or "", secret=SECRET, salt=SALT)
+    assert claims["access_token"] == "new" and "expires_at" not in claims  # type: ignore[typeddict-item]
+    assert claims["refresh_token"] == "r1"  # type: ignore[typeddict-item]

@@ -66,6 +66,9 @@ class OIDC(OAuth2):
             raise ConfigurationError(
                 f"provider {self.id!r}: the discovery document's issuer is not {self.issuer!r}."
             )
+        missing = [k for k in ("authorization_endpoint", "token_endpoint") if k not in metadata]
+        if missing:
+            raise ConfigurationError(f"provider {self.id!r}: discovery lacks {missing}.")
         return metadata
 
     def endpoints(self) -> Endpoints:

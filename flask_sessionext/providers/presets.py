@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import OAuthFlowError
 from .oauth import Client, OAuth2
 from .oidc import OIDC
 
@@ -37,7 +38,10 @@ class GitHub(OAuth2):
         """The ``/user`` profile, with the primary verified email when it is private."""
         profile = super().fetch_profile(client, tokens, checks)
         if not profile.get("email"):
-            emails = self.get_json(client, tokens, self.emails_endpoint)
+            try:
+                emails = self.get_json(client, tokens, self.emails_endpoint)
+            except OAuthFlowError:
+                emails = None  # no user:email scope, or GitHub failed: sign in without an email
             primary = (
                 [
                     e
