@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, Literal, cast, overload
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, cast, overload
 
 from flask import Flask, Request, current_app, g, has_request_context, request
 from flask.ctx import _AppCtxGlobals
@@ -68,7 +69,7 @@ class AuthExt(Generic[SessionT]):
         self._redirect: cb.Callback[str] = cb.Callback(
             "redirect_callback", cb.default_redirect, cb.REDIRECT_ARGS
         )
-        self._custom_jwt = False
+        self._custom_jwt = self._custom_session = False
         if app is not None:
             self.init_app(app)
 
@@ -111,6 +112,7 @@ class AuthExt(Generic[SessionT]):
         resolved. An exception raised in it signs the user out.
         """
         self._session = cb.Callback("session_callback", fn, cb.SESSION_ARGS)
+        self._custom_session = True
         return fn
 
     def signin_callback(self, fn: Callable[..., bool | str]) -> Callable[..., bool | str]:
@@ -139,6 +141,14 @@ class AuthExt(Generic[SessionT]):
         return cast("SessionT | None", g.session)
 
 
+class Decoded(NamedTuple):
+    """A decoded session token as cached: its expiry, its JSON text, and a read-only view."""
+
+    exp: int | None
+    text: str
+    claims: Mapping[str, Any]
+
+
 @dataclass(eq=False)
 class AuthState:
     """What one app needs at request time: its extension and validated config."""
@@ -149,7 +159,7 @@ class AuthState:
     refresher: Refresher = field(default_factory=Refresher, repr=False)
     refreshable: frozenset[str] = field(init=False)
     secure: bool | None = field(init=False)
-    _decoded: Callable[[str, str], tuple[int | None, str]] = field(init=False, repr=False)
+    _decoded: Callable[[str, str], Decoded] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         secrets = self.config.secrets
@@ -160,9 +170,9 @@ class AuthState:
         )
 
         @lru_cache(maxsize=TOKEN_CACHE_SIZE)
-        def decoded(raw: str, salt: str) -> tuple[int | None, str]:
+        def decoded(raw: str, salt: str) -> Decoded:
             claims = decode(raw, secret=secrets, salt=salt)
-            return claims.get("exp"), json.dumps(claims)
+            return Decoded(claims.get("exp"), json.dumps(claims), MappingProxyType(dict(claims)))
 
         self._decoded = decoded
 
@@ -185,16 +195,15 @@ class AuthState:
             "when a proxy you control sets the Host header."
         )
 
-    def decoded(self, raw: str, salt: str) -> str:
-        """The claims of ``raw`` as JSON text, decrypted at most once per distinct cookie.
+    def decoded(self, raw: str, salt: str) -> Decoded:
+        """``raw`` decrypted at most once per distinct cookie; ``exp`` checked on every call.
 
-        ``exp`` is checked on every call; ``json.loads`` of the result gives each caller a
-        fresh dict that callbacks may change freely. Raises :class:`~.errors.TokenError`.
+        Raises :class:`~.errors.TokenError`.
         """
-        exp, claims = self._decoded(raw, salt)
-        if exp is not None and exp <= time.time() - CLOCK_TOLERANCE:
+        found = self._decoded(raw, salt)
+        if found.exp is not None and found.exp <= time.time() - CLOCK_TOLERANCE:
             raise TokenError("the session token has expired")
-        return claims
+        return found
 
     def read_token(self, req: Request | None, raw: bool) -> JWT | str | None:
         """:func:`flask_sessionext.get_token`: the request's token, decoded unless ``raw``.
@@ -221,12 +230,14 @@ class AuthState:
             if resolved is not None:
                 if resolved.token is None or resolved.clear:
                     return None  # signed out, or refused by the jwt callback
-                return cast(JWT, json.loads(json.dumps(resolved.token)))
+                return cast(JWT, json.loads(json.dumps(dict(resolved.token))))
         value = read_chunked(req.cookies, self.cookie_names(req).session_token)
         if value is None or raw:
             return value
         try:
-            return cast(JWT, json.loads(self.decoded(value, self.cookie_names(req).session_token)))
+            return cast(
+                JWT, json.loads(self.decoded(value, self.cookie_names(req).session_token).text)
+            )
         except TokenError:
             return None
 
@@ -248,6 +259,7 @@ def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
     """
     if getattr(base, "_sessionext_lazy", False):
         return base
+    from .actions.session import resolve  # imported here: it imports this module
 
     class SessionGlobals(base):  # type: ignore[valid-type,misc]
         _sessionext_lazy = True
@@ -255,8 +267,6 @@ def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
         def __getattr__(self, name: str) -> Any:
             if name != "session":
                 return super().__getattr__(name)
-            from .actions.session import resolve
-
             self.session = None  # also what error pages see if resolving fails (503)
             value = self.session = resolve() if has_request_context() else None
             return value

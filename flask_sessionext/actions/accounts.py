@@ -50,6 +50,10 @@ def oauth_user(
     email = user.get("email")
     owner = adapter.get_user_by_email(email) if email else None
     if owner is not None:
+        # A concurrent first sign-in with this account may have just created that user.
+        known = adapter.get_user_by_account(*key)
+        if known is not None:
+            return known, False
         if not (isinstance(provider, OAuth2) and provider.allow_dangerous_email_account_linking):
             raise AccountNotLinked("the email belongs to a user who signed in another way")
         return _link(adapter, owner["id"], account), False
