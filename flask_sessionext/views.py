@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, jsonify, make_response, render_template, request
+from typing import cast
+
+from flask import Blueprint, Flask, abort, g, jsonify, make_response, render_template, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from . import csrf
+from .actions import email as email_signin
 from .actions import oauth
 from .actions.body import form_body, verified_csrf
 from .actions.callback import credentials_callback
@@ -16,6 +20,7 @@ from .errors import SessionExtError, StoreError
 from .extension import AuthState, current_state
 from .providers.base import Provider
 from .providers.credentials import Credentials
+from .providers.email import Email
 from .providers.oauth import OAuth2
 from .redirects import callback_url
 from .responses import (
@@ -45,6 +50,7 @@ ERROR_MESSAGES = {
 def make_blueprint() -> Blueprint:
     """The ``sessionext`` blueprint; ``init_app`` mounts it at ``AUTH_BASE_PATH``."""
     bp = Blueprint("sessionext", __name__, template_folder="templates")
+    bp.record_once(_init_providers)
     bp.add_url_rule("/csrf", "csrf", get_csrf)
     bp.add_url_rule("/providers", "providers", get_providers)
     bp.add_url_rule("/session", "session", get_session)
@@ -55,6 +61,7 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/signout", "signout", signout_page)
     bp.add_url_rule("/signout", "signout_post", signout, methods=["POST"])
     bp.add_url_rule("/error", "error", error_page)
+    bp.add_url_rule("/verify-request", "verify_request", verify_request_page)
     bp.after_request(_private)
     bp.register_error_handler(StoreError, store_unavailable)
     bp.register_error_handler(SessionExtError, _configuration_error)
@@ -129,6 +136,8 @@ def signin(provider_id: str) -> Response:
     next_url = _next_url(state, body.get("callbackUrl"))
     if isinstance(provider, OAuth2):
         return oauth.start(state, provider, next_url)
+    if isinstance(provider, Email):
+        return email_signin.send_link(state, provider, body.get("email"), next_url)
     return go_to(page_url("signin", state.config.pages, callbackUrl=next_url))
 
 
@@ -142,6 +151,10 @@ def callback(provider_id: str) -> Response:
         if request.method != "POST":
             abort(405, valid_methods=["POST"])
         return credentials_callback(state, provider)
+    if isinstance(provider, Email):
+        if request.method != "GET":  # HEAD too: a link scanner's HEAD must not use the link
+            abort(405, valid_methods=["GET"])
+        return email_signin.verify_link(state, provider)
     abort(404)
 
 
@@ -179,6 +192,24 @@ def error_page() -> Response:
         return _json({"error": code or "Default", "message": message}, status)
     html = render_template("sessionext/error.html", code=code, message=message)
     return make_response(html, status)
+
+
+def verify_request_page() -> Response:
+    """The page shown after an email sign-in link was sent (``sessionext/verify_request.html``)."""
+    state = current_state()
+    if "verify_request" in state.config.pages:
+        return go_to(page_url("verify_request", state.config.pages, **_query("provider", "type")))
+    return make_response(render_template("sessionext/verify_request.html"))
+
+
+def _init_providers(setup: BlueprintSetupState) -> None:
+    """At ``init_app`` (registering the blueprint): providers that need the app check it, so a
+    missing adapter or sender stops the app at start-up."""
+    app = cast(Flask, setup.app)
+    ext = cast(AuthState, app.extensions["sessionext"]).ext
+    for provider in ext.providers.values():
+        if isinstance(provider, Email):
+            provider.init_app(app, ext.adapter)
 
 
 def _provider(state: AuthState, provider_id: str) -> Provider:

@@ -1,7 +1,8 @@
-"""Ways to sign in: credentials, any OAuth 2 or OpenID Connect provider, and presets."""
+"""Ways to sign in: credentials, email links, any OAuth 2 or OpenID Connect provider, presets."""
 
 from .base import Provider
 from .credentials import Credentials
+from .email import Email, SMTPSender, normalize_email
 from .oauth import OAuth2
 from .oidc import OIDC
 from .presets import Auth0, Discord, GitHub, GitLab, Google, Keycloak, MicrosoftEntraID, Okta
@@ -11,6 +12,7 @@ __all__ = [
     "Auth0",
     "Credentials",
     "Discord",
+    "Email",
     "GitHub",
     "GitLab",
     "Google",
@@ -19,4 +21,6 @@ __all__ = [
     "OAuth2",
     "Okta",
     "Provider",
+    "SMTPSender",
+    "normalize_email",
 ]

@@ -1,0 +1,153 @@
+"""Email sign-in: ``POST /signin/<id>`` mails a one-time link, ``GET /callback/<id>`` uses it.
+
+The token travels only in the link. The adapter stores ``sha256(token + secret)`` bound to the
+normalised address (Auth.js's ``createHash(`${token}${secret}`)``), so a leaked table grants
+nothing; using it deletes it, so a link signs in once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import traceback
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from flask import jsonify, make_response, render_template, request
+from werkzeug.wrappers import Response
+
+from ..adapters.protocol import Adapter
+from ..errors import ConfigurationError
+from ..extension import AuthState
+from ..providers.email import Email
+from ..redirects import callback_url
+from ..responses import auth_error, go_to, logger, page_url, wants_json
+from ..types import Account, User
+from .signin import complete_signin
+
+#: What a token from :func:`secrets.token_urlsafe` can look like; anything else is refused
+#: before the database is asked.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+INVALID_EMAIL = "Enter one valid email address, like name@example.com."
+
+
+def verification_token_hash(token: str, secret: str) -> str:
+    """What the adapter stores for ``token``: SHA-256 hex of ``token + secret``."""
+    return hashlib.sha256(f"{token}{secret}".encode()).hexdigest()
+
+
+def send_link(state: AuthState, provider: Email, email_value: object, next_url: str) -> Response:
+    """Store a token for the address, mail the link, and go to the verify-request page."""
+    pages = state.config.pages
+    email = _normalized(provider, email_value)
+    if email is None:
+        return _invalid_email()
+    adapter = _adapter(state)
+    origin = state.origin(request)
+    user = _known_user(adapter, email)
+    try:
+        allowed = state.ext._signin(
+            user=user,
+            account=_account(provider, email),
+            profile=None,
+            email={"verificationRequest": True},
+            credentials=None,
+        )
+    except Exception as error:
+        return auth_error("AccessDenied", pages, detail=f"signin_callback raised {error!r}")
+    if isinstance(allowed, str) and allowed:
+        return go_to(callback_url(allowed, origin, state.ext._redirect))
+    if allowed is not True:
+        return auth_error("AccessDenied", pages, detail="signin_callback refused the email")
+    token = secrets.token_urlsafe(32)
+    token_hash = verification_token_hash(token, state.config.secrets[0])
+    expires = datetime.now(timezone.utc) + timedelta(seconds=provider.max_age)
+    adapter.create_verification_token(email, token_hash, expires)
+    query = urlencode({"callbackUrl": next_url, "token": token, "email": email})
+    url = f"{origin}{state.config.base_path}/callback/{provider.id}?{query}"
+    try:
+        provider.send(email, url, provider)
+    except Exception as error:
+        adapter.use_verification_token(email, token_hash)  # nobody got it: drop it now
+        return auth_error("Configuration", pages, detail=_send_failure(provider, error, token))
+    return go_to(page_url("verify_request", pages, provider=provider.id, type="email"))
+
+
+def verify_link(state: AuthState, provider: Email) -> Response:
+    """Use the link's token (once) and sign the address in; any failure is ``Verification``."""
+    pages = state.config.pages
+    email = _normalized(provider, request.args.get("email"))
+    token = request.args.get("token", "")
+    if email is None or not _TOKEN.fullmatch(token):
+        return auth_error("Verification", pages, detail="malformed email sign-in link")
+    adapter = _adapter(state)
+    expires = None
+    for secret in state.config.secrets:
+        expires = adapter.use_verification_token(email, verification_token_hash(token, secret))
+        if expires is not None:
+            break
+    if expires is None:
+        return auth_error("Verification", pages, detail="unknown or used email sign-in token")
+    if expires <= datetime.now(timezone.utc):
+        return auth_error("Verification", pages, detail="expired email sign-in token")
+    user = _known_user(adapter, email)
+    return complete_signin(
+        state,
+        provider,
+        user,
+        _account(provider, email),
+        next_url=request.args.get("callbackUrl"),
+    )
+
+
+def _normalized(provider: Email, value: object) -> str | None:
+    """The identifier for a submitted address; a ``normalize`` that raises refuses it."""
+    try:
+        email = provider.normalize(value)
+    except Exception:
+        logger.exception("flask-sessionext: normalize() of email provider %r raised", provider.id)
+        return None
+    return email if isinstance(email, str) and email else None
+
+
+def _adapter(state: AuthState) -> Adapter:
+    if state.ext.adapter is None:  # refused at init_app; kept for apps built by hand
+        raise ConfigurationError("email sign-in needs an adapter")
+    return state.ext.adapter
+
+
+def _known_user(adapter: Adapter, email: str) -> User:
+    """The stored user with this address, or a new one (created when the link is used)."""
+    stored: dict[str, Any] | None = adapter.get_user_by_email(email)
+    if stored is None:
+        stored = {"id": str(uuid.uuid4()), "email": email, "email_verified": None}
+    return cast(User, {**stored, "id": str(stored["id"])})
+
+
+def _account(provider: Email, email: str) -> Account:
+    return {"provider": provider.id, "type": "email", "providerAccountId": email}
+
+
+def _send_failure(provider: Email, error: Exception, token: str) -> str:
+    """What the log says about a failed send: never the token (the link signs in)."""
+    message = str(error).replace(token, "[token]")
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    return (
+        f"send() of email provider {provider.id!r} raised {type(error).__name__}: {message}\n"
+        f"{frames}"
+    )
+
+
+def _invalid_email() -> Response:
+    """400: the address is not one valid address (no error code, nothing to redirect to)."""
+    if wants_json():
+        response = jsonify(message=INVALID_EMAIL, field="email")
+    else:
+        response = make_response(
+            render_template("sessionext/error.html", code="", message=INVALID_EMAIL)
+        )
+    response.status_code = 400
+    return response
