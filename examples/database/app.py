@@ -1,0 +1,241 @@
+"""Database sessions with Flask-SQLAlchemy: users, linked accounts and revocable sessions.
+
+Sessions live in the ``sessions`` table (the cookie holds an opaque token, the table only
+its SHA-256), so a user can see how many sessions they have and end all of them at once with
+``auth.revoke_sessions(user_id)``. The ``users`` table is the adapter's, plus a ``role``
+column that the ``session`` callback shows to the app and the browser. Passwords for the
+credentials sign-in are hashed with ``werkzeug.security`` in a table of their own.
+
+Configuration, from the environment:
+
+``DATABASE_URL``
+    any SQLAlchemy URL, such as ``postgresql+psycopg://user@localhost/app``; default: the
+    SQLite file ``database-example.db`` in the app's instance folder.
+``AUTH_SECRET``
+    32+ random bytes (CSRF and OAuth check cookies); a throwaway one when unset. Sessions
+    survive a restart anyway: they are rows, not encrypted cookies.
+``OIDC_ISSUER``, ``OIDC_CLIENT_ID``, ``OIDC_CLIENT_SECRET``, ``OIDC_NAME``
+    optional: an OpenID provider to sign in with, or to link to an existing user.
+    Register the redirect URI ``<origin>/api/auth/callback/oidc``.
+
+Run it::
+
+    flask --app examples/database/app.py init-db   # tables, and demo@example.com / demo-password
+    flask --app examples/database/app.py run --debug
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import click
+from flask import Flask, abort, redirect, render_template, request, url_for
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import ForeignKey, String, func, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers import Response
+
+from flask_sessionext import AuthExt, login_required
+from flask_sessionext.adapters import SQLAlchemyAdapter, UserMixin
+from flask_sessionext.providers import OIDC, Credentials, Provider
+from flask_sessionext.types import Session, SessionUser
+
+OIDC_SETTINGS = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+
+
+class Base(DeclarativeBase):
+    """The declarative base of this app's models."""
+
+
+db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    Model = Base  # what type checkers see; at run time, Flask-SQLAlchemy's db.Model
+else:
+    Model = db.Model
+
+
+class User(UserMixin, Model):
+    """The adapter's ``users`` table (id, name, email, email_verified, image), plus a role."""
+
+    role: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
+
+
+class Password(Model):
+    """Password hashes, kept out of ``users``: the adapter loads a user row on every request
+    and hands it to callbacks and signals, and a hash has no business there."""
+
+    __tablename__ = "passwords"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    hash: Mapped[str] = mapped_column(String(255))
+
+
+# The adapter declares the accounts, sessions and verification_tokens tables on db.Model:
+# create it once per db, at import, not in create_app.
+adapter = SQLAlchemyAdapter(db, user_model=User)
+
+# Compared against when the email is unknown, so a wrong email costs as long as a wrong password.
+UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+
+class AppUser(SessionUser, total=False):
+    """What the app and the browser know about the user."""
+
+    id: str
+    role: str
+
+
+AppSession = Session[AppUser]
+
+
+def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
+    """Check email and password against the database; return the stored user, or None.
+
+    With the database strategy the user's ``id`` must be a ``users.id``: the session row
+    points at it.
+    """
+    email = credentials.get("email", "").strip().lower()
+    row = db.session.execute(
+        select(User, Password.hash).join(Password).where(User.email == email)
+    ).first()
+    stored_hash = row.hash if row else UNKNOWN_USER_HASH
+    if not check_password_hash(stored_hash, credentials.get("password", "")) or row is None:
+        return None
+    user: User = row.User
+    return {"id": user.id, "name": user.name, "email": user.email}
+
+
+def session_callback(session: AppSession, user: dict[str, Any]) -> AppSession:
+    """With the database strategy, ``user`` is the stored row, every column of it."""
+    session["user"]["id"] = user["id"]
+    session["user"]["role"] = user["role"]
+    return session
+
+
+def csrf_ok(config: Mapping[str, Any]) -> bool:
+    """Auth.js's double-submit check for this app's own POST forms.
+
+    The page fetches ``/api/auth/csrf`` and posts its ``csrfToken``; the CSRF cookie holds
+    ``token|sha256(token + AUTH_SECRET)``, so only this server can have made it.
+    """
+    submitted = request.form.get("csrfToken", "")
+    cookie = request.cookies.get("__Host-authjs.csrf-token") or request.cookies.get(
+        "authjs.csrf-token", ""
+    )
+    token, _, digest = unquote(cookie).partition("|")
+    secret = config["AUTH_SECRET"]
+    for key in [secret] if isinstance(secret, str) else secret:
+        expected = hashlib.sha256(f"{token}{key}".encode()).hexdigest()
+        if token and hmac.compare_digest(digest, expected):
+            return hmac.compare_digest(token.encode(), submitted.encode())
+    return False
+
+
+def settings_from_env() -> dict[str, Any]:
+    """The app's config from the environment (see the module docstring)."""
+    settings: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
+        or "sqlite:///database-example.db",
+        "AUTH_SECRET": os.environ.get("AUTH_SECRET") or secrets.token_urlsafe(32),
+        "OIDC_NAME": os.environ.get("OIDC_NAME") or "OpenID",
+    }
+    settings.update({name: os.environ[name] for name in OIDC_SETTINGS if os.environ.get(name)})
+    if os.environ.get("AUTH_URL"):
+        settings["AUTH_URL"] = os.environ["AUTH_URL"]
+    return settings
+
+
+def make_providers(config: Mapping[str, Any]) -> list[Provider]:
+    """Email and password, and an OpenID provider when ``OIDC_ISSUER`` is set."""
+    fields = {
+        "email": {"label": "Email", "type": "email"},
+        "password": {"label": "Password", "type": "password"},
+    }
+    providers: list[Provider] = [Credentials(authorize=authorize, fields=fields)]
+    if config.get("OIDC_ISSUER"):
+        missing = [name for name in OIDC_SETTINGS if not config.get(name)]
+        if missing:
+            raise RuntimeError(f"examples/database: OIDC_ISSUER is set; set {', '.join(missing)}.")
+        providers.append(
+            OIDC(
+                issuer=config["OIDC_ISSUER"],
+                client_id=config["OIDC_CLIENT_ID"],
+                client_secret=config["OIDC_CLIENT_SECRET"],
+                name=config["OIDC_NAME"],
+            )
+        )
+    return providers
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The example app, configured from the environment; ``config`` overrides any key."""
+    app = Flask(__name__)
+    app.config.update(settings_from_env())
+    app.config.update(config or {})
+    db.init_app(app)
+    auth: AuthExt[AppSession] = AuthExt(providers=make_providers(app.config), adapter=adapter)
+    auth.session_callback(session_callback)
+    auth.init_app(app)  # the strategy is "database": an adapter is given
+
+    def current_user_id() -> str:
+        current = auth.current_session
+        assert current is not None  # login_required let us in
+        return current["user"]["id"]
+
+    @app.get("/")
+    def index() -> str:
+        return render_template("index.html", ended=request.args.get("ended", type=int))
+
+    @app.get("/account")
+    @login_required
+    def account() -> str:
+        user_id = current_user_id()
+        sessions = adapter.Session
+        count = db.session.scalar(
+            select(func.count()).select_from(sessions).where(sessions.user_id == user_id)
+        )
+        linked = db.session.scalars(
+            select(adapter.Account.provider).where(adapter.Account.user_id == user_id)
+        ).all()
+        oauth = [p for p in auth.providers.values() if p.type in ("oauth", "oidc")]
+        return render_template("account.html", session_count=count, linked=linked, oauth=oauth)
+
+    @app.post("/account/sign-out-everywhere")
+    @login_required
+    def sign_out_everywhere() -> Response:
+        if not csrf_ok(app.config):
+            abort(403)
+        ended = auth.revoke_sessions(current_user_id())  # this browser's session too
+        return redirect(url_for("index", ended=ended), 303)
+
+    @app.cli.command("init-db")
+    @click.option("--email", default="demo@example.com", show_default=True)
+    @click.option("--password", default="demo-password", show_default=True)
+    @click.option("--role", default="admin", show_default=True)
+    def init_db(email: str, password: str, role: str) -> None:
+        """Create the tables, and a user who signs in with EMAIL and PASSWORD."""
+        db.create_all()
+        email = email.strip().lower()
+        if db.session.scalar(select(User).where(User.email == email)) is not None:
+            click.echo(f"Tables ready; {email} already exists.")
+            return
+        user = User(name=email.partition("@")[0].capitalize(), email=email, role=role)
+        db.session.add(user)
+        db.session.flush()  # assigns user.id
+        db.session.add(Password(user_id=user.id, hash=generate_password_hash(password)))
+        db.session.commit()
+        click.echo(f"Tables ready; sign in as {email} / {password} ({role}).")
+
+    return app
+
+
+app = create_app()
