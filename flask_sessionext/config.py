@@ -20,7 +20,23 @@ DEFAULTS: Mapping[str, Any] = {
     "AUTH_SESSION_UPDATE_AGE": 24 * 60 * 60,
     "AUTH_COOKIE_SECURE": None,
     "AUTH_PAGES": {},
+    "AUTH_TOKEN_API": False,
+    "AUTH_TOKEN_MAX_AGE": 15 * 60,
+    "AUTH_TOKEN_REFRESH_MAX_AGE": 30 * 24 * 60 * 60,
+    "AUTH_TOKEN_ALGORITHM": "HS256",
+    "AUTH_TOKEN_PRIVATE_KEY": None,
+    "AUTH_TOKEN_ISSUER": None,
+    "AUTH_TOKEN_AUDIENCE": None,
+    "AUTH_TOKEN_PATHS": {},
 }
+
+TOKEN_PATHS: Mapping[str, str] = {
+    "login": "/token/login",
+    "refresh": "/token/refresh",
+    "logout": "/token/logout",
+    "jwks": "/jwks",
+}
+TOKEN_ALGORITHMS = frozenset({"HS256", "RS256", "ES256", "EdDSA"})
 
 PAGE_NAMES = frozenset({"signin", "signout", "error", "verify_request"})
 MIN_SECRET_BYTES = 32
@@ -39,6 +55,20 @@ class AuthConfig:
     update_age: int
     cookie_secure: bool | None
     pages: Mapping[str, str]
+    token_api: TokenAPIConfig | None
+
+
+@dataclass(frozen=True)
+class TokenAPIConfig:
+    """The bearer-token API's settings (``AUTH_TOKEN_*``), when ``AUTH_TOKEN_API`` is on."""
+
+    max_age: int
+    refresh_max_age: int
+    algorithm: str
+    private_key: str | None
+    issuer: str | None
+    audience: str | None
+    paths: Mapping[str, str]
 
 
 def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
@@ -72,6 +102,32 @@ def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
         update_age=_seconds("AUTH_SESSION_UPDATE_AGE", c["AUTH_SESSION_UPDATE_AGE"], zero=True),
         cookie_secure=None if c["AUTH_COOKIE_SECURE"] is None else bool(c["AUTH_COOKIE_SECURE"]),
         pages=_pages(c["AUTH_PAGES"]),
+        token_api=_token_api(c) if c["AUTH_TOKEN_API"] else None,
+    )
+
+
+def _token_api(c: Mapping[str, Any]) -> TokenAPIConfig:
+    algorithm, key = c["AUTH_TOKEN_ALGORITHM"], c["AUTH_TOKEN_PRIVATE_KEY"]
+    if algorithm not in TOKEN_ALGORITHMS:
+        raise ConfigurationError(
+            f"AUTH_TOKEN_ALGORITHM must be one of {sorted(TOKEN_ALGORITHMS)}, got {algorithm!r}."
+        )
+    if (algorithm == "HS256") != (key is None):
+        raise ConfigurationError(
+            "AUTH_TOKEN_PRIVATE_KEY (a PEM private key) is needed for RS256, ES256 and EdDSA, "
+            "and must be unset for HS256 (its key is derived from AUTH_SECRET)."
+        )
+    paths = c["AUTH_TOKEN_PATHS"]
+    if not isinstance(paths, Mapping) or set(paths) - set(TOKEN_PATHS):
+        raise ConfigurationError(f"AUTH_TOKEN_PATHS may set {sorted(TOKEN_PATHS)}.")
+    return TokenAPIConfig(
+        max_age=_seconds("AUTH_TOKEN_MAX_AGE", c["AUTH_TOKEN_MAX_AGE"]),
+        refresh_max_age=_seconds("AUTH_TOKEN_REFRESH_MAX_AGE", c["AUTH_TOKEN_REFRESH_MAX_AGE"]),
+        algorithm=algorithm,
+        private_key=key,
+        issuer=c["AUTH_TOKEN_ISSUER"],
+        audience=c["AUTH_TOKEN_AUDIENCE"],
+        paths={**TOKEN_PATHS, **paths},
     )
 
 

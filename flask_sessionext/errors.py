@@ -25,3 +25,7 @@ class StoreError(SessionExtError):
 
 class StoreConflict(StoreError):
     """A write lost a race with another (a unique constraint); reading again resolves it."""
+
+
+class BearerRejected(SessionExtError):
+    """The request's ``Authorization: Bearer`` token is malformed, forged or expired (401)."""

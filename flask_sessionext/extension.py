@@ -17,14 +17,17 @@ from werkzeug.wrappers import Response
 
 from . import callbacks as cb
 from .adapters.protocol import Adapter
+from .bearer import AccessTokens
 from .config import AuthConfig, load_config
 from .cookies import PLAIN, SECURE, CookieNames, read_chunked
-from .errors import ConfigurationError, StoreError, TokenError
+from .errors import BearerRejected, ConfigurationError, StoreError, TokenError
 from .jwt import CLOCK_TOLERANCE, decode
 from .providers.base import Provider
+from .providers.credentials import Credentials
 from .providers.oauth import Client, OAuth2
 from .refresh import Refresher
-from .responses import store_unavailable
+from .responses import invalid_token, store_unavailable
+from .token_store import RefreshTokenStore
 from .types import JWT, Session
 
 if TYPE_CHECKING:
@@ -50,8 +53,10 @@ class AuthExt(Generic[SessionT]):
         *,
         providers: Iterable[Provider],
         adapter: Adapter | None = None,
+        token_store: RefreshTokenStore | None = None,
     ) -> None:
         self.adapter = adapter
+        self.token_store = token_store
         self.providers: dict[str, Provider] = {}
         for provider in providers:
             if provider.id in self.providers:
@@ -85,12 +90,29 @@ class AuthExt(Generic[SessionT]):
         clients = {
             p.id: p.client(app.config) for p in self.providers.values() if isinstance(p, OAuth2)
         }
-        app.extensions["sessionext"] = AuthState(self, config, clients)
-        app.register_blueprint(make_blueprint(), url_prefix=config.base_path)
+        app.extensions["sessionext"] = AuthState(self, config, clients, self._token_store(config))
+        for provider in self.providers.values():
+            provider.init_app(app, self.adapter)
+        app.register_blueprint(make_blueprint(config), url_prefix=config.base_path)
         app.app_ctx_globals_class = _lazy_session_globals(app.app_ctx_globals_class)
         app.after_request(_after_request)
         app.register_error_handler(StoreError, store_unavailable)
+        app.register_error_handler(BearerRejected, invalid_token)
         app.context_processor(_template_context)
+
+    def _token_store(self, config: AuthConfig) -> RefreshTokenStore | None:
+        """Where the token API keeps refresh tokens: ``token_store=``, else the adapter."""
+        if config.token_api is None:
+            return None
+        if not any(isinstance(p, Credentials) for p in self.providers.values()):
+            raise ConfigurationError("AUTH_TOKEN_API needs a Credentials provider to sign in.")
+        store = self.token_store or self.adapter
+        if not hasattr(store, "use_refresh_token"):
+            raise ConfigurationError(
+                "AUTH_TOKEN_API needs a refresh token store: an adapter such as "
+                "SQLAlchemyAdapter(db), or token_store=RedisTokenStore(redis.Redis(...))."
+            )
+        return cast(RefreshTokenStore, store)
 
     def jwt_callback(
         self, fn: Callable[..., Mapping[str, Any] | None]
@@ -156,13 +178,17 @@ class AuthState:
     ext: AuthExt[Any]
     config: AuthConfig
     clients: Mapping[str, Client]
+    token_store: RefreshTokenStore | None
     refresher: Refresher = field(default_factory=Refresher, repr=False)
     refreshable: frozenset[str] = field(init=False)
     secure: bool | None = field(init=False)
+    access_tokens: AccessTokens | None = field(init=False)
     _decoded: Callable[[str, str], Decoded] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         secrets = self.config.secrets
+        api = self.config.token_api
+        self.access_tokens = AccessTokens(api, self.config.secrets) if api else None
         url, forced = self.config.url, self.config.cookie_secure
         self.secure = forced if forced is not None else url.startswith("https:") if url else None
         self.refreshable = frozenset(

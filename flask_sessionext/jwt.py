@@ -46,6 +46,13 @@ _KEY_SPECS: dict[str, tuple[int, Literal["sha256", "sha512"]]] = {
 Secret = str | Sequence[str]
 
 
+def hkdf(secret: str, salt: str, info: str, length: int) -> bytes:
+    """HKDF-SHA256 of ``secret``: every key this package derives from ``AUTH_SECRET``."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=length, salt=salt.encode(), info=info.encode()
+    ).derive(secret.encode())
+
+
 @lru_cache(maxsize=64)
 def derive_key(secret: str, salt: str, enc: str = _ENC) -> tuple[OctKey, str]:
     """Return the encryption key for ``(secret, salt, enc)`` and its ``kid``, derived once.
@@ -57,12 +64,7 @@ def derive_key(secret: str, salt: str, enc: str = _ENC) -> tuple[OctKey, str]:
         length, digest = _KEY_SPECS[enc]
     except KeyError:
         raise TokenError(f"unsupported content encryption {enc!r}") from None
-    raw = HKDF(
-        algorithm=hashes.SHA256(),
-        length=length,
-        salt=salt.encode(),
-        info=f"Auth.js Generated Encryption Key ({salt})".encode(),
-    ).derive(secret.encode())
+    raw = hkdf(secret, salt, f"Auth.js Generated Encryption Key ({salt})", length)
     kid = thumbprint({"kty": "oct", "k": urlsafe_b64encode(raw).decode()}, digest)
     return OctKey.import_key(raw), kid
 

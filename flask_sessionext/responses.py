@@ -81,3 +81,18 @@ def store_unavailable(error: Exception) -> Response:
     response.status_code = 503
     response.headers["Retry-After"] = "5"
     return response
+
+
+def token_error(status: int, code: str, description: str) -> Response:
+    """A JSON error of the token API."""
+    response = jsonify(error=code, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def invalid_token(*_: object) -> Response:
+    """401 for a bad bearer token, with the RFC 6750 challenge."""
+    response = token_error(401, "invalid_token", "the access token is invalid or expired")
+    response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response

@@ -18,7 +18,7 @@ from typing import Any, Generic, Literal, Protocol
 
 from typing_extensions import NotRequired, TypedDict, TypeVar
 
-Trigger = Literal["signIn", "signUp", "update"]
+Trigger = Literal["signIn", "signUp", "update", "refresh"]
 
 
 class User(TypedDict, total=False):

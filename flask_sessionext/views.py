@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import cast
-
-from flask import Blueprint, Flask, abort, g, jsonify, make_response, render_template, request
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, abort, g, jsonify, make_response, render_template, request
 from werkzeug.wrappers import Response
 
 from . import csrf
 from .actions import email as email_signin
-from .actions import oauth
+from .actions import oauth, token_api
 from .actions.body import form_body, verified_csrf
 from .actions.callback import credentials_callback
 from .actions.session import resolve
 from .actions.signout import signout as do_signout
+from .config import AuthConfig
 from .cookies import set_cookie
-from .errors import SessionExtError, StoreError
+from .errors import BearerRejected, SessionExtError, StoreError
 from .extension import AuthState, current_state
 from .providers.base import Provider
 from .providers.credentials import Credentials
@@ -28,6 +26,7 @@ from .responses import (
     ERROR_STATUS,
     auth_error,
     go_to,
+    invalid_token,
     logger,
     page_url,
     store_unavailable,
@@ -47,10 +46,9 @@ ERROR_MESSAGES = {
 }
 
 
-def make_blueprint() -> Blueprint:
+def make_blueprint(config: AuthConfig) -> Blueprint:
     """The ``sessionext`` blueprint; ``init_app`` mounts it at ``AUTH_BASE_PATH``."""
     bp = Blueprint("sessionext", __name__, template_folder="templates")
-    bp.record_once(_init_providers)
     bp.add_url_rule("/csrf", "csrf", get_csrf)
     bp.add_url_rule("/providers", "providers", get_providers)
     bp.add_url_rule("/session", "session", get_session)
@@ -62,8 +60,15 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/signout", "signout_post", signout, methods=["POST"])
     bp.add_url_rule("/error", "error", error_page)
     bp.add_url_rule("/verify-request", "verify_request", verify_request_page)
+    if config.token_api is not None:
+        paths = config.token_api.paths
+        bp.add_url_rule(paths["login"], "token_login", token_login, methods=["POST"])
+        bp.add_url_rule(paths["refresh"], "token_refresh", token_refresh, methods=["POST"])
+        bp.add_url_rule(paths["logout"], "token_logout", token_logout, methods=["POST"])
+        bp.add_url_rule(paths["jwks"], "jwks", jwks)
     bp.after_request(_private)
     bp.register_error_handler(StoreError, store_unavailable)
+    bp.register_error_handler(BearerRejected, invalid_token)
     bp.register_error_handler(SessionExtError, _configuration_error)
     return bp
 
@@ -202,14 +207,27 @@ def verify_request_page() -> Response:
     return make_response(render_template("sessionext/verify_request.html"))
 
 
-def _init_providers(setup: BlueprintSetupState) -> None:
-    """At ``init_app`` (registering the blueprint): providers that need the app check it, so a
-    missing adapter or sender stops the app at start-up."""
-    app = cast(Flask, setup.app)
-    ext = cast(AuthState, app.extensions["sessionext"]).ext
-    for provider in ext.providers.values():
-        if isinstance(provider, Email):
-            provider.init_app(app, ext.adapter)
+def token_login() -> Response:
+    """Token API: credentials (JSON) → access and refresh token."""
+    return token_api.login(current_state())
+
+
+def token_refresh() -> Response:
+    """Token API: a refresh token → a new pair."""
+    return token_api.refresh(current_state())
+
+
+def token_logout() -> Response:
+    """Token API: revoke a refresh token family."""
+    return token_api.logout(current_state())
+
+
+def jwks() -> Response:
+    """The public keys that verify access tokens (RS256, ES256 or EdDSA only)."""
+    tokens = current_state().access_tokens
+    if tokens is None or tokens.jwks is None:
+        abort(404)
+    return jsonify(tokens.jwks)
 
 
 def _provider(state: AuthState, provider_id: str) -> Provider:

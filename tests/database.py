@@ -19,6 +19,11 @@ DATABASE_URL = os.environ.get("SESSIONEXT_TEST_DATABASE_URL")
 _apps: list[Flask] = []
 
 
+def track_app(app: Flask) -> None:
+    """Have the ``database_url`` fixture close this app's pooled connections at teardown."""
+    _apps.append(app)
+
+
 def dispose_apps() -> None:
     """Close the pooled connections of every app the test made (PostgreSQL drops the schema)."""
     while _apps:
@@ -55,7 +60,7 @@ def database_app(
         {"TESTING": True, "AUTH_SECRET": SECRET, "SQLALCHEMY_DATABASE_URI": url, **config}
     )
     db.init_app(app)
-    _apps.append(app)
+    track_app(app)
     auth: AuthExt[Any] = AuthExt(providers=providers, adapter=adapter)
     if configure is not None:
         configure(auth, db)

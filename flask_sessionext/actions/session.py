@@ -16,8 +16,9 @@ from werkzeug.sansio.http import parse_cookie
 from werkzeug.wrappers import Request, Response
 
 from ..adapters.protocol import Adapter
+from ..bearer import bearer_token
 from ..cookies import CookieNames, clear_chunked, read_chunked, write_chunked
-from ..errors import SessionExtError, TokenError
+from ..errors import BearerRejected, SessionExtError, TokenError
 from ..extension import AuthState, Decoded, current_state
 from ..jwt import encode
 from ..providers.oauth import OAuth2
@@ -39,15 +40,19 @@ class RequestAuth:
     token: JWT | None = None
     opaque: str | None = None
     user_id: str | None = None
+    bearer: bool = False
     reissue: bool = False
     clear: bool = False
 
     def apply(self, response: Response) -> None:
         """Write, refresh or expire the session cookie; mark the response as per-user."""
+        varies = "Authorization" if self.bearer else "Cookie"
         if "Vary" in response.headers:
-            response.vary.add("Cookie")
+            response.vary.add(varies)
         else:
-            response.headers["Vary"] = "Cookie"
+            response.headers["Vary"] = varies
+        if self.bearer:
+            return
         if self.reissue and not self.clear and self.opaque is not None:
             max_age = current_state().config.max_age
             name, secure = self.names.session_token, self.names.secure
@@ -101,6 +106,8 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     if raw is None:
         prefix = names.session_token
         ra.clear = any(k == prefix or k.startswith(prefix + ".") for k in cookies)
+        if state.access_tokens is not None and "HTTP_AUTHORIZATION" in req.environ:
+            return _resolve_bearer(state, ra, req.environ["HTTP_AUTHORIZATION"])
         return None
     if state.config.strategy == "database":
         return _resolve_stored(state, ra, raw, trigger, data)
@@ -133,6 +140,29 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     if session is None:
         ra.clear = True
     return session
+
+
+def _resolve_bearer(state: AuthState, ra: RequestAuth, header: str) -> Any:
+    """The token API: a session from a valid access token; a bad one raises (401)."""
+    assert state.access_tokens is not None
+    try:
+        token = bearer_token(header)
+        claims = state.access_tokens.decode(token) if token is not None else None
+    except TokenError as error:
+        raise BearerRejected(str(error)) from error
+    if claims is None:
+        return None
+    ra.bearer, ra.token, ra.user_id = True, cast(JWT, claims), str(claims["sub"])
+    session = _default_session(ra.token, claims["exp"])
+    if not state.ext._custom_session:
+        return session
+    try:
+        return state.ext._session(
+            session=session, token=claims, user=None, trigger=None, new_session=None
+        )
+    except Exception:
+        logger.exception("flask-sessionext: the session callback raised; signing the user out")
+        return None
 
 
 def request_cookies(req: Request) -> Mapping[str, str]:

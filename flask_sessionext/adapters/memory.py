@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import StoreConflict
+from ..token_store import RefreshRecord
 from .protocol import StoredSession
 
 USER_FIELDS = ("id", "name", "email", "email_verified", "image")
@@ -23,6 +24,7 @@ class MemoryAdapter:
         self.accounts: dict[tuple[str, str], dict[str, Any]] = {}
         self.sessions: dict[str, tuple[str, datetime]] = {}
         self.tokens: dict[tuple[str, str], datetime] = {}
+        self.refresh_tokens: dict[str, tuple[RefreshRecord, datetime | None]] = {}
 
     def create_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -103,3 +105,25 @@ class MemoryAdapter:
 
     def use_verification_token(self, identifier: str, token_hash: str) -> datetime | None:
         return self.tokens.pop((identifier, token_hash), None)
+
+    def save_refresh_token(
+        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
+    ) -> None:
+        self.refresh_tokens[token_hash] = (RefreshRecord(family, dict(claims), expires), None)
+
+    def use_refresh_token(
+        self, token_hash: str, now: datetime
+    ) -> tuple[RefreshRecord, datetime | None] | None:
+        with self._lock:
+            found = self.refresh_tokens.get(token_hash)
+            if found is None:
+                return None
+            record, used_at = found
+            if used_at is None:
+                self.refresh_tokens[token_hash] = (record, now)
+            return record, used_at
+
+    def revoke_refresh_family(self, family: str) -> None:
+        with self._lock:
+            for key in [k for k, (r, _) in self.refresh_tokens.items() if r.family == family]:
+                del self.refresh_tokens[key]

@@ -14,6 +14,7 @@ the adapter never commits the app's pending changes.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -40,6 +41,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..errors import StoreConflict, StoreError
+from ..token_store import RefreshRecord
 from .protocol import StoredSession
 
 P = ParamSpec("P")
@@ -118,6 +120,18 @@ class VerificationTokenMixin:
     expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class RefreshTokenMixin:
+    """Columns of the ``refresh_tokens`` table (token API); ``token_hash`` is a SHA-256."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(64), index=True)
+    claims: Mapped[str] = mapped_column(Text)
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 ACCOUNT_FIELDS = {
     "type": "type",
     "provider": "provider",
@@ -152,6 +166,7 @@ class SQLAlchemyAdapter:
         account_model: type[Any] | None = None,
         session_model: type[Any] | None = None,
         verification_token_model: type[Any] | None = None,
+        refresh_token_model: type[Any] | None = None,
     ) -> None:
         self.db = db
         model = db.Model
@@ -167,6 +182,10 @@ class SQLAlchemyAdapter:
         self.VerificationToken: type[Any] = verification_token_model or type(
             "VerificationToken", (VerificationTokenMixin, model), {"__module__": __name__}
         )
+        self.RefreshToken: type[Any] = refresh_token_model or type(
+            "RefreshToken", (RefreshTokenMixin, model), {"__module__": __name__}
+        )
+        self._refresh: Table = self.RefreshToken.__table__
         users: Table = self.User.__table__
         sessions: Table = self.Session.__table__
         self._users, self._sessions = users, sessions
@@ -315,3 +334,46 @@ class SQLAlchemyAdapter:
                 .returning(table.c.expires)
             ).first()
         return utc(row.expires) if row else None
+
+    @_store
+    def save_refresh_token(
+        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(self._refresh).values(
+                    token_hash=token_hash,
+                    family=family,
+                    claims=json.dumps(dict(claims)),
+                    expires=expires,
+                )
+            )
+
+    @_store
+    def use_refresh_token(
+        self, token_hash: str, now: datetime
+    ) -> tuple[RefreshRecord, datetime | None] | None:
+        table = self._refresh
+        columns = (table.c.family, table.c.claims, table.c.expires)
+        with self.engine.begin() as conn:
+            first = conn.execute(
+                update(table)
+                .where(table.c.token_hash == token_hash, table.c.used_at.is_(None))
+                .values(used_at=now)
+                .returning(*columns)
+            ).first()
+            if first is not None:
+                return _record(first), None
+            again = conn.execute(
+                select(*columns, table.c.used_at).where(table.c.token_hash == token_hash)
+            ).first()
+        return (_record(again), utc(again.used_at)) if again is not None else None
+
+    @_store
+    def revoke_refresh_family(self, family: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(self._refresh).where(self._refresh.c.family == family))
+
+
+def _record(row: Any) -> RefreshRecord:
+    return RefreshRecord(row.family, json.loads(row.claims), utc(row.expires))

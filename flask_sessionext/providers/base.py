@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from flask import Flask
+
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
@@ -21,6 +23,10 @@ class Provider:
             )
         self.id = id
         self.name = name
+
+    def init_app(self, app: Flask, adapter: object | None) -> None:
+        """Check, at ``init_app``, what this provider needs of the app; raise
+        :class:`~flask_sessionext.errors.ConfigurationError` so a misconfigured app won't start."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"

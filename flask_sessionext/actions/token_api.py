@@ -1,0 +1,157 @@
+"""The token API for SPAs, mobile apps and nuxt-auth's ``local`` provider.
+
+``POST /token/login`` trades credentials for an access token and a refresh token,
+``POST /token/refresh`` trades a refresh token for a new pair, ``POST /token/logout`` revokes
+the family. These routes take no cookies, so they need no CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flask import jsonify, request
+from werkzeug.wrappers import Response
+
+from ..bearer import bearer_token
+from ..errors import TokenError
+from ..extension import AuthState
+from ..providers.credentials import Credentials
+from ..responses import invalid_token, logger
+from ..responses import token_error as error
+from ..token_store import REUSE_GRACE
+from ..types import Account
+
+#: Claims issued anew on every access token; never carried over from the stored claims.
+_ISSUED = frozenset({"iat", "exp", "jti", "sid", "iss", "aud", "nbf"})
+
+
+def login(state: AuthState) -> Response:
+    """Credentials in a JSON object → ``{"token", "refreshToken", "expiresIn"}``."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return error(400, "invalid_request", "the body must be a JSON object")
+    provider = _credentials_provider(state, body.pop("provider", None))
+    if provider is None:
+        return error(400, "invalid_request", "no such credentials provider")
+    if not all(isinstance(v, str) for v in body.values()):
+        return error(400, "invalid_request", "every field must be a string")
+    try:
+        user = provider.authorize(body)
+    except Exception:
+        logger.exception("flask-sessionext: authorize() of provider %r raised", provider.id)
+        user = None
+    if not isinstance(user, Mapping):
+        return error(401, "CredentialsSignin", "sign-in failed")
+    user_id = str(user["id"]) if user.get("id") is not None else str(uuid.uuid4())
+    user = {**user, "id": user_id}
+    account: Account = {
+        "provider": provider.id,
+        "type": "credentials",
+        "providerAccountId": user_id,
+    }
+    if (
+        state.ext._signin(user=user, account=account, profile=None, email=None, credentials=body)
+        is not True
+    ):
+        return error(403, "AccessDenied", "sign-in refused")
+    defaults = {"name": user.get("name"), "email": user.get("email"), "picture": user.get("image")}
+    token = {k: v for k, v in defaults.items() if v is not None} | {"sub": user_id}
+    shaped = state.ext._jwt(
+        token=token,
+        user=user,
+        account=account,
+        profile=None,
+        is_new_user=None,
+        trigger="signIn",
+        session=None,
+    )
+    if shaped is None:
+        return error(403, "AccessDenied", "sign-in refused")
+    return _issue(state, dict(shaped), family=str(uuid.uuid4()))
+
+
+def refresh(state: AuthState) -> Response:
+    """``{"refreshToken"}`` → a new pair; the old refresh token is spent (see ``REUSE_GRACE``)."""
+    body = request.get_json(silent=True)
+    value = body.get("refreshToken") if isinstance(body, dict) else None
+    if not isinstance(value, str) or not 20 <= len(value) <= 200:
+        return error(400, "invalid_request", "refreshToken is required")
+    store, now = state.token_store, datetime.now(timezone.utc)
+    assert store is not None
+    found = store.use_refresh_token(_hash(value), now)
+    if found is None:
+        return error(401, "invalid_grant", "unknown, used or revoked refresh token")
+    record, used_at = found
+    if used_at is not None:
+        if now - used_at > timedelta(seconds=REUSE_GRACE):
+            logger.warning("flask-sessionext: refresh token reused; revoking its family")
+            store.revoke_refresh_family(record.family)
+        return error(401, "invalid_grant", "refresh token already used")
+    if record.expires <= now:
+        return error(401, "invalid_grant", "refresh token expired")
+    claims = {k: v for k, v in record.claims.items() if k not in _ISSUED}
+    shaped = state.ext._jwt(
+        token=claims,
+        user=None,
+        account=None,
+        profile=None,
+        is_new_user=None,
+        trigger="refresh",
+        session=None,
+    )
+    if shaped is None:
+        store.revoke_refresh_family(record.family)
+        return error(401, "invalid_grant", "refresh refused")
+    return _issue(state, dict(shaped), family=record.family)
+
+
+def logout(state: AuthState) -> Response:
+    """Revoke the family of ``{"refreshToken"}``, or of the access token in ``Authorization``."""
+    store = state.token_store
+    assert store is not None and state.access_tokens is not None
+    body = request.get_json(silent=True)
+    value = body.get("refreshToken") if isinstance(body, dict) else None
+    if isinstance(value, str) and value:
+        found = store.use_refresh_token(_hash(value), datetime.now(timezone.utc))
+        if found is not None:
+            store.revoke_refresh_family(found[0].family)
+        return jsonify({})
+    try:
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
+            return error(400, "invalid_request", "send refreshToken or an access token")
+        store.revoke_refresh_family(str(state.access_tokens.decode(token)["sid"]))
+    except TokenError:
+        return invalid_token()
+    return jsonify({})
+
+
+def _issue(state: AuthState, claims: dict[str, Any], family: str) -> Response:
+    tokens, store = state.access_tokens, state.token_store
+    assert tokens is not None and store is not None
+    claims = {k: v for k, v in claims.items() if k not in _ISSUED}
+    refresh_token = secrets.token_urlsafe(32)
+    expires = datetime.now(timezone.utc) + timedelta(seconds=tokens.config.refresh_max_age)
+    store.save_refresh_token(_hash(refresh_token), family, claims, expires)
+    return jsonify(
+        token=tokens.encode(claims, sid=family),
+        refreshToken=refresh_token,
+        expiresIn=tokens.config.max_age,
+    )
+
+
+def _credentials_provider(state: AuthState, provider_id: object) -> Credentials | None:
+    providers = state.ext.providers.values()
+    for provider in providers:
+        if isinstance(provider, Credentials) and provider_id in (None, provider.id):
+            return provider
+    return None
+
+
+def _hash(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()

@@ -1,0 +1,348 @@
+"""The token API: bearer access tokens and rotating refresh tokens (nuxt-auth ``local``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt as pyjwt
+import pytest
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask, g, jsonify
+from flask.testing import FlaskClient
+
+from flask_sessionext import AuthExt, get_token, login_required
+from flask_sessionext.adapters import MemoryAdapter, SQLAlchemyAdapter
+from flask_sessionext.errors import ConfigurationError
+from flask_sessionext.jwt import encode
+from flask_sessionext.providers import Credentials
+from flask_sessionext.token_store import RedisTokenStore
+
+from .conftest import SECRET, authorize
+from .database import new_db, track_app
+
+API = "/api/auth"
+
+
+@pytest.fixture
+def redis_store() -> Iterator[RedisTokenStore]:
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    prefix = f"sessionext-test:{time.time_ns()}:"
+    yield RedisTokenStore(client, prefix=prefix)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+def token_app(store: Any = None, adapter: Any = None, **config: Any) -> Flask:
+    app = Flask(__name__)
+    app.config.update({"TESTING": True, "AUTH_SECRET": SECRET, "AUTH_TOKEN_API": True, **config})
+    auth: AuthExt[Any] = AuthExt(
+        providers=[Credentials(authorize=authorize)],
+        adapter=adapter,
+        token_store=store,
+    )
+    triggers: list[Any] = []
+
+    @auth.jwt_callback
+    def jwt(token: dict[str, Any], user: Any = None, trigger: Any = None) -> dict[str, Any]:
+        triggers.append(trigger)
+        if user:
+            token["role"] = user["role"]
+        return token
+
+    @auth.session_callback
+    def session(session: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+        session["user"]["role"] = token["role"]
+        return session
+
+    auth.init_app(app)
+    app.extensions["triggers"] = triggers
+
+    @app.get("/private")
+    @login_required
+    def private() -> Any:
+        token = get_token()
+        return jsonify(session=g.session, sub=token and token["sub"])
+
+    return app
+
+
+@pytest.fixture(params=["memory", "redis", "database"])
+def app(request: pytest.FixtureRequest, redis_store: RedisTokenStore, database_url: str) -> Flask:
+    if request.param == "memory":
+        return token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
+    if request.param == "redis":
+        return token_app(store=redis_store)
+    db = new_db()
+    built = token_app(
+        adapter=SQLAlchemyAdapter(db),
+        AUTH_SESSION_STRATEGY="jwt",
+        SQLALCHEMY_DATABASE_URI=database_url,
+    )
+    db.init_app(built)
+    track_app(built)
+    with built.app_context():
+        db.create_all()
+    return built
+
+
+def login(client: FlaskClient, username: str = "alice", password: str = "pw") -> Any:
+    return client.post(f"{API}/token/login", json={"username": username, "password": password})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_login_session_refresh_logout_as_nuxt_auth_local_does(app: Flask) -> None:
+    client = app.test_client()
+    response = login(client)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"token", "refreshToken", "expiresIn"} and body["expiresIn"] == 900
+    assert "no-store" in response.headers["Cache-Control"]
+    assert "Set-Cookie" not in response.headers
+    session = client.get(f"{API}/session", headers=bearer(body["token"]))
+    assert session.get_json()["user"]["name"] == "Alice"
+    assert "Set-Cookie" not in session.headers
+    assert client.get("/private", headers=bearer(body["token"])).get_json()["sub"] == "1"
+    refreshed = client.post(f"{API}/token/refresh", json={"refreshToken": body["refreshToken"]})
+    pair = refreshed.get_json()
+    assert refreshed.status_code == 200 and pair["refreshToken"] != body["refreshToken"]
+    assert client.get("/private", headers=bearer(pair["token"])).status_code == 200
+    out = client.post(f"{API}/token/logout", json={"refreshToken": pair["refreshToken"]})
+    assert out.status_code == 200
+    again = client.post(f"{API}/token/refresh", json={"refreshToken": pair["refreshToken"]})
+    assert again.status_code == 401
+
+
+def test_claims_come_from_the_jwt_callback_with_signin_then_refresh() -> None:
+    app = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
+    client = app.test_client()
+    body = login(client).get_json()
+    claims = pyjwt.decode(body["token"], options={"verify_signature": False})
+    assert (
+        claims["role"] == "admin" and claims["sub"] == "1" and claims["exp"] - claims["iat"] == 900
+    )
+    assert {"jti", "sid"} <= set(claims)
+    client.post(f"{API}/token/refresh", json={"refreshToken": body["refreshToken"]})
+    assert app.extensions["triggers"] == ["signIn", "refresh"]
+
+
+def test_reuse_after_rotation_revokes_the_family(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flask_sessionext.actions.token_api as token_api
+
+    monkeypatch.setattr(token_api, "REUSE_GRACE", 0)
+    client = app.test_client()
+    first = login(client).get_json()["refreshToken"]
+    second = client.post(f"{API}/token/refresh", json={"refreshToken": first}).get_json()
+    time.sleep(0.01)
+    stolen = client.post(f"{API}/token/refresh", json={"refreshToken": first})
+    assert stolen.status_code == 401
+    # The thief's replay revoked the family: the legitimate newer token is dead too.
+    legit = client.post(f"{API}/token/refresh", json={"refreshToken": second["refreshToken"]})
+    assert legit.status_code == 401
+
+
+def test_two_refreshes_at_once_one_wins_and_the_family_survives(app: Flask) -> None:
+    client = app.test_client()
+    first = login(client).get_json()["refreshToken"]
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def refresh() -> None:
+        with app.test_client() as own:
+            barrier.wait()
+            results.append(own.post(f"{API}/token/refresh", json={"refreshToken": first}))
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 401]
+    winner = next(r for r in results if r.status_code == 200).get_json()
+    # Within the grace period the loser is refused without revoking the family.
+    ok = client.post(f"{API}/token/refresh", json={"refreshToken": winner["refreshToken"]})
+    assert ok.status_code == 200
+
+
+def test_logout_with_the_access_token_revokes_the_family() -> None:
+    app = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
+    client = app.test_client()
+    body = login(client).get_json()
+    assert client.post(f"{API}/token/logout", headers=bearer(body["token"])).status_code == 200
+    refused = client.post(f"{API}/token/refresh", json={"refreshToken": body["refreshToken"]})
+    assert refused.status_code == 401
+
+
+def test_wrong_credentials_and_bad_bodies() -> None:
+    client = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt").test_client()
+    assert login(client, password="nope").status_code == 401
+    for body in (["alice"], "alice", 5, None):
+        assert client.post(f"{API}/token/login", json=body).status_code == 400
+    assert client.post(f"{API}/token/login", data="x=1").status_code == 400
+    bad = client.post(f"{API}/token/login", json={"username": ["alice"], "password": "pw"})
+    assert bad.status_code == 400
+    for body in ({}, {"refreshToken": 5}, ["x"], {"refreshToken": "x" * 5000}):
+        assert client.post(f"{API}/token/refresh", json=body).status_code == 400
+    unknown = client.post(f"{API}/token/refresh", json={"refreshToken": "a" * 43})
+    assert unknown.status_code == 401
+
+
+def forged_tokens(valid: str) -> dict[str, str]:
+    header, payload, signature = valid.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    session_cookie = encode({"sub": "1", "name": "A"}, secret=SECRET, salt="authjs.session-token")
+    return {
+        "expired": pyjwt.encode(
+            {**claims, "exp": int(time.time()) - 3600}, "k" * 32, algorithm="HS256"
+        ),
+        "tampered": f"{header}.{payload[:-2]}AA.{signature}",
+        "alg_none": f"{none_header}.{payload}.",
+        "other_key": pyjwt.encode(claims, "another-key-" + "x" * 32, algorithm="HS256"),
+        "session_cookie_as_bearer": session_cookie,
+        "garbage": "a.b.c",
+    }
+
+
+BAD_HEADERS = [
+    "abc.def.ghi",  # no scheme
+    "Bearer a.b.c d.e.f",  # two tokens
+    "Bearer " + "x" * 8192,  # 8 KB of junk
+    "Bearer %7Bbad%zz",  # bad percent-encoding
+    "Bearer",
+]
+
+
+def test_bad_bearer_tokens_get_401_with_the_challenge() -> None:
+    app = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
+    client = app.test_client()
+    valid = login(client).get_json()["token"]
+    headers = [f"Bearer {t}" for t in forged_tokens(valid).values()] + BAD_HEADERS
+    for header in headers:
+        for path in ("/private", f"{API}/session"):
+            response = client.get(path, headers={"Authorization": header})
+            assert response.status_code == 401, (header[:40], path)
+            assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+            assert response.get_json()["error"] == "invalid_token"
+    # Another scheme is not ours: the request is simply signed out.
+    basic = client.get(f"{API}/session", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert basic.status_code == 200 and basic.get_json() is None
+
+
+def test_audience_and_issuer_are_checked() -> None:
+    strict = token_app(
+        adapter=MemoryAdapter(),
+        AUTH_SESSION_STRATEGY="jwt",
+        AUTH_TOKEN_ISSUER="https://auth.example",
+        AUTH_TOKEN_AUDIENCE="api",
+    )
+    loose = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
+    token = login(loose.test_client()).get_json()["token"]
+    response = strict.test_client().get("/private", headers=bearer(token))
+    assert response.status_code == 401
+    good = login(strict.test_client()).get_json()["token"]
+    claims = pyjwt.decode(good, options={"verify_signature": False})
+    assert claims["iss"] == "https://auth.example" and claims["aud"] == "api"
+    assert strict.test_client().get("/private", headers=bearer(good)).status_code == 200
+
+
+def test_es256_tokens_verify_with_the_published_jwks() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    app = token_app(
+        adapter=MemoryAdapter(),
+        AUTH_SESSION_STRATEGY="jwt",
+        AUTH_TOKEN_ALGORITHM="ES256",
+        AUTH_TOKEN_PRIVATE_KEY=pem,
+    )
+    client = app.test_client()
+    token = login(client).get_json()["token"]
+    jwks = client.get(f"{API}/jwks").get_json()
+    assert "d" not in jwks["keys"][0]  # public only
+    # Another service verifies with the JWKS alone, as PyJWT's PyJWKClient would.
+    public = pyjwt.PyJWK(jwks["keys"][0]).key
+    assert pyjwt.decode(token, public, algorithms=["ES256"])["sub"] == "1"
+    # HS256 signed with the public key (the classic confusion attack) is refused.
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    confused = _hs256_with(public_pem, claims)
+    assert client.get("/private", headers=bearer(confused)).status_code == 401
+
+
+def _hs256_with(key: bytes, claims: dict[str, Any]) -> str:
+    """HS256 by hand with a PEM as the HMAC key (PyJWT itself refuses to do this)."""
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    signing = f"{header}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(key, signing.encode(), hashlib.sha256).digest()
+    return f"{signing}.{b64(signature)}"
+
+
+def test_jwks_is_404_for_hs256() -> None:
+    client = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt").test_client()
+    assert client.get(f"{API}/jwks").status_code == 404
+
+
+def test_routes_exist_only_when_enabled_and_take_no_cookies() -> None:
+    from .conftest import build_app
+
+    plain = build_app().test_client()
+    assert plain.post(f"{API}/token/login", json={}).status_code == 404
+    app = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
+    client = app.test_client()
+    client.set_cookie("authjs.session-token", "whatever")
+    assert login(client).status_code == 200  # no CSRF needed: no cookie is used
+
+
+def test_cookie_routes_keep_their_csrf_protection() -> None:
+    client = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt").test_client()
+    data = {"username": "alice", "password": "pw"}
+    response = client.post(f"{API}/callback/credentials", data=data)
+    assert "error=MissingCSRF" in response.headers["Location"]
+
+
+def test_custom_paths() -> None:
+    app = token_app(
+        adapter=MemoryAdapter(),
+        AUTH_SESSION_STRATEGY="jwt",
+        AUTH_TOKEN_PATHS={"login": "/login", "refresh": "/refresh", "logout": "/logout"},
+    )
+    client = app.test_client()
+    body = client.post(f"{API}/login", json={"username": "alice", "password": "pw"}).get_json()
+    assert (
+        client.post(f"{API}/refresh", json={"refreshToken": body["refreshToken"]}).status_code
+        == 200
+    )
+
+
+def test_misconfiguration_refuses_to_start() -> None:
+    with pytest.raises(ConfigurationError, match="refresh token store"):
+        token_app()
+    with pytest.raises(ConfigurationError, match="AUTH_TOKEN_PRIVATE_KEY"):
+        token_app(
+            adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt", AUTH_TOKEN_ALGORITHM="RS256"
+        )
+    with pytest.raises(ConfigurationError, match="AUTH_TOKEN_ALGORITHM"):
+        token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt", AUTH_TOKEN_ALGORITHM="none")
