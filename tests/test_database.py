@@ -276,3 +276,26 @@ def test_revoke_sessions_needs_the_database_strategy() -> None:
     auth: AuthExt[Any] = AuthExt(app, providers=[])
     with app.app_context(), pytest.raises(ConfigurationError, match="database"):
         auth.revoke_sessions("u1")
+
+
+def test_an_account_left_by_a_deleted_user_does_not_block_sign_in(database_url: str) -> None:
+    app, _, adapter = database_app(database_url, [])
+    account = {"provider": "github", "type": "oauth", "providerAccountId": "42"}
+    db: SQLAlchemy = app.extensions["test_db"]
+    with app.app_context():
+        first = adapter.create_user_and_link({"email": "a@example.com"}, account)
+        db.session.execute(text("DELETE FROM users"))  # SQLite may leave the account behind
+        db.session.commit()
+        assert adapter.get_user_by_account("github", "42") is None
+        second = adapter.create_user_and_link({"email": "a@example.com"}, account)
+        assert second["id"] != first["id"]
+        assert adapter.get_user_by_account("github", "42") == second
+
+
+def test_linking_to_a_user_that_is_not_stored_is_refused(database_url: str) -> None:
+    from flask_sessionext.errors import StoreConflict
+
+    app, _, adapter = database_app(database_url, [])
+    account = {"provider": "github", "type": "oauth", "providerAccountId": "7"}
+    with app.app_context(), pytest.raises(StoreConflict):
+        adapter.link_account("ghost", account)

@@ -91,6 +91,8 @@ def email_user(adapter: Adapter, email: str) -> tuple[dict[str, Any], bool]:
 
 
 def _link(adapter: Adapter, user_id: str, account: Mapping[str, Any]) -> dict[str, Any]:
+    if adapter.get_user(user_id) is None:
+        raise AccountNotLinked("the signed-in user is not a stored user")
     try:
         adapter.link_account(user_id, account)
     except StoreConflict:

@@ -70,6 +70,8 @@ class MemoryAdapter:
 
     def link_account(self, user_id: str, account: Mapping[str, Any]) -> None:
         with self._lock:
+            if user_id not in self.users:
+                raise StoreConflict("link_account: the user does not exist")
             key = (account["provider"], account["providerAccountId"])
             if key in self.accounts:
                 raise StoreConflict("link_account: account taken")

@@ -32,6 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     delete,
+    exists,
     insert,
     select,
     update,
@@ -270,8 +271,20 @@ class SQLAlchemyAdapter:
             self._insert_account(conn, user_id, account)
 
     def _insert_account(self, conn: Connection, user_id: str, account: Mapping[str, Any]) -> None:
+        accounts, users = self._accounts, self._users
+        if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+            raise StoreConflict("link_account: the user does not exist")
+        # A row left by a deleted user (SQLite enforces no foreign keys unless asked) is no
+        # one's account any more: remove it, or it would block this provider account forever.
+        conn.execute(
+            delete(accounts).where(
+                accounts.c.provider == account["provider"],
+                accounts.c.provider_account_id == account["providerAccountId"],
+                ~exists().where(users.c.id == accounts.c.user_id),
+            )
+        )
         values = {column: account[key] for key, column in ACCOUNT_FIELDS.items() if key in account}
-        conn.execute(insert(self._accounts).values(user_id=user_id, **values))
+        conn.execute(insert(accounts).values(user_id=user_id, **values))
 
     @_store
     def create_session(self, token_hash: str, user_id: str, expires: datetime) -> None:
