@@ -1,6 +1,7 @@
 """flask-sessionext: Auth.js-style authentication for Flask."""
 
-from .decorators import login_required
+from .csrf import csrf_token
+from .decorators import csrf_required, login_required
 from .extension import AuthExt, get_token
 
-__all__ = ["AuthExt", "get_token", "login_required"]
+__all__ = ["AuthExt", "csrf_required", "csrf_token", "get_token", "login_required"]

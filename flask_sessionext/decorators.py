@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, jsonify, redirect, request
+from flask import abort, current_app, g, jsonify, redirect, request
 
+from .actions.body import form_body, verified_csrf
 from .extension import current_state
 from .responses import page_url, wants_json
 
@@ -21,6 +23,8 @@ def login_required(view: F) -> F:
     or, when they ask for JSON, a 401 JSON body.
     """
 
+    call = _caller(view)
+
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if g.session is None:
@@ -29,6 +33,34 @@ def login_required(view: F) -> F:
             return redirect(
                 page_url("signin", current_state().config.pages, callbackUrl=request.url)
             )
-        return current_app.ensure_sync(view)(*args, **kwargs)
+        return call(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def csrf_required(view: F) -> F:
+    """Refuse a POST (or other unsafe method) to ``view`` unless it carries the CSRF token.
+
+    The form field or JSON key ``csrfToken`` must match the CSRF cookie, as on the auth routes;
+    put ``{{ csrf_token() }}`` in the form. Refused requests get 403 (JSON for JSON clients).
+    """
+    call = _caller(view)
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not verified_csrf(
+            current_state(), form_body()
+        ):
+            if wants_json():
+                return jsonify(error="MissingCSRF", message="The form expired. Try again."), 403
+            abort(403)
+        return call(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _caller(view: Callable[..., Any]) -> Callable[..., Any]:
+    """``view`` itself, or Flask's sync wrapper for an ``async def`` view (decided once)."""
+    if not inspect.iscoroutinefunction(view):
+        return view
+    return lambda *args, **kwargs: current_app.ensure_sync(view)(*args, **kwargs)

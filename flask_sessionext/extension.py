@@ -313,7 +313,9 @@ def _after_request(response: Response) -> Response:
 
 
 def _template_context() -> dict[str, Any]:
-    return {"session_data": g.session}
+    from .csrf import csrf_token
+
+    return {"session_data": g.session, "csrf_token": csrf_token}
 
 
 @overload

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, jsonify, make_response, render_template, request
 from werkzeug.wrappers import Response
 
-from . import csrf
 from .actions import email as email_signin
 from .actions import oauth, token_api
 from .actions.body import form_body, verified_csrf
@@ -13,7 +12,7 @@ from .actions.callback import credentials_callback
 from .actions.session import resolve
 from .actions.signout import signout as do_signout
 from .config import AuthConfig
-from .cookies import set_cookie
+from .csrf import csrf_token
 from .errors import BearerRejected, SessionExtError, StoreError
 from .extension import AuthState, current_state
 from .providers.base import Provider
@@ -75,8 +74,7 @@ def make_blueprint(config: AuthConfig) -> Blueprint:
 
 def get_csrf() -> Response:
     """``{"csrfToken": ...}``; sets the CSRF cookie when the request had no valid one."""
-    token, cookie = _csrf_token(current_state())
-    return _with_csrf(jsonify(csrfToken=token), cookie)
+    return jsonify(csrfToken=csrf_token())
 
 
 def get_providers() -> Response:
@@ -118,16 +116,15 @@ def signin_page() -> Response:
     state = current_state()
     if "signin" in state.config.pages:
         return go_to(page_url("signin", state.config.pages, **_query("callbackUrl", "error")))
-    token, cookie = _csrf_token(state)
     error = request.args.get("error", "")
     html = render_template(
         "sessionext/signin.html",
         providers=list(state.ext.providers.values()),
-        csrf_token=token,
+        csrf_token=csrf_token(),
         callback_url=_next_url(state, request.args.get("callbackUrl")),
         error=error and SIGNIN_MESSAGES.get(error, "Unable to sign in."),
     )
-    return _with_csrf(make_response(html), cookie)
+    return make_response(html)
 
 
 def signin(provider_id: str) -> Response:
@@ -168,13 +165,12 @@ def signout_page() -> Response:
     state = current_state()
     if "signout" in state.config.pages:
         return go_to(page_url("signout", state.config.pages, **_query("callbackUrl")))
-    token, cookie = _csrf_token(state)
     html = render_template(
         "sessionext/signout.html",
-        csrf_token=token,
+        csrf_token=csrf_token(),
         callback_url=_next_url(state, request.args.get("callbackUrl")),
     )
-    return _with_csrf(make_response(html), cookie)
+    return make_response(html)
 
 
 def signout() -> Response:
@@ -245,22 +241,6 @@ def _next_url(state: AuthState, value: object) -> str:
 
 def _query(*names: str) -> dict[str, str]:
     return {name: request.args.get(name, "") for name in names}
-
-
-def _csrf_token(state: AuthState) -> tuple[str, str | None]:
-    """The request's CSRF token, and a new cookie value when the request had no valid one."""
-    cookie = request.cookies.get(state.cookie_names(request).csrf_token)
-    token = csrf.token_from_cookie(cookie, state.config.secrets)
-    if token is not None:
-        return token, None
-    return csrf.new_token(state.config.secrets[0])
-
-
-def _with_csrf(response: Response, cookie: str | None) -> Response:
-    if cookie is not None:
-        names = current_state().cookie_names(request)
-        set_cookie(response, names.csrf_token, cookie, secure=names.secure)
-    return response
 
 
 def _session_json(session: object) -> Response:

@@ -198,3 +198,44 @@ def test_https_uses_secure_cookie_names(client: FlaskClient) -> None:
     cookie = client.get_cookie("__Secure-authjs.session-token")
     assert cookie is not None and cookie.secure
     assert client.get("/api/auth/session", base_url=base).get_json()["user"]["name"] == "Alice"
+
+
+def test_the_apps_own_forms_use_csrf_token_and_csrf_required() -> None:
+    from flask import render_template_string
+
+    from flask_sessionext import csrf_required
+
+    from .conftest import build_app
+
+    app = build_app()
+
+    @app.route("/form", methods=["GET", "POST"])
+    @csrf_required
+    def form() -> str:
+        return render_template_string('<input name="csrfToken" value="{{ csrf_token() }}">')
+
+    client = app.test_client()
+    page = client.get("/form").get_data(as_text=True)
+    token = page.split('value="')[1].split('"')[0]
+    assert token_from_cookie(client.get_cookie("authjs.csrf-token").value, [SECRET]) == token  # type: ignore[union-attr]
+    assert client.post("/form", data={"csrfToken": token}).status_code == 200
+    assert client.post("/form", data={"csrfToken": "x"}).status_code == 403
+    assert client.post("/form", json={}, headers=JSON).get_json()["error"] == "MissingCSRF"
+
+
+def test_login_required_works_on_async_views() -> None:
+    from flask_sessionext import login_required
+
+    from .conftest import build_app
+
+    app = build_app()
+
+    @app.get("/async")
+    @login_required
+    async def async_view() -> str:
+        return "ok"
+
+    client = app.test_client()
+    assert client.get("/async").status_code == 302
+    sign_in(client)
+    assert client.get("/async").get_data() == b"ok"
