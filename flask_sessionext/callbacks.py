@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
+from .responses import logger
+
 R = TypeVar("R")
 
 
@@ -26,7 +28,7 @@ class Callback(Generic[R]):
         params = inspect.signature(fn).parameters.values()
         self.fn, self.name = fn, name
         if any(p.kind is p.VAR_KEYWORD for p in params):
-            self._accepts: frozenset[str] | None = None
+            self._accepts = passed
             return
         named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         required = {
@@ -42,9 +44,16 @@ class Callback(Generic[R]):
         self._accepts = frozenset(named & passed)
 
     def __call__(self, **kwargs: Any) -> R:
-        if self._accepts is None:
-            return self.fn(**kwargs)
-        return self.fn(**{k: v for k, v in kwargs.items() if k in self._accepts})
+        """Call with the declared arguments; any of them not given is passed as ``None``."""
+        return self.fn(**{name: kwargs.get(name) for name in self._accepts})
+
+    def or_none(self, **kwargs: Any) -> R | None:
+        """Call, but log an exception and answer ``None`` (which signs out, or refuses)."""
+        try:
+            return self(**kwargs)
+        except Exception:
+            logger.exception("flask-sessionext: the %s raised; treating it as None", self.name)
+            return None
 
 
 JWT_ARGS = frozenset({"token", "user", "account", "profile", "is_new_user", "trigger", "session"})

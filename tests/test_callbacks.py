@@ -158,7 +158,7 @@ def test_exception_in_session_callback_signs_the_user_out(caplog: Any) -> None:
     assert response.status_code == 200
     assert response.get_json() == {"signed_in": False}
     assert session_cookie(client) is None
-    assert "session callback raised" in caplog.text
+    assert "the session_callback raised" in caplog.text
 
 
 def test_signin_callback_false_denies_and_a_string_redirects() -> None:

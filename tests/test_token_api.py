@@ -346,3 +346,19 @@ def test_misconfiguration_refuses_to_start() -> None:
         )
     with pytest.raises(ConfigurationError, match="AUTH_TOKEN_ALGORITHM"):
         token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt", AUTH_TOKEN_ALGORITHM="none")
+
+
+def test_a_jwt_callback_that_raises_refuses_login_cleanly() -> None:
+    app = Flask(__name__)
+    app.config.update(TESTING=True, AUTH_SECRET=SECRET, AUTH_TOKEN_API=True)
+    auth: AuthExt[Any] = AuthExt(
+        app, providers=[Credentials(authorize=authorize)], adapter=MemoryAdapter()
+    )
+
+    @auth.jwt_callback
+    def jwt(token: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    response = login(app.test_client())
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "AccessDenied"

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
-
 from werkzeug.wrappers import Response
 
 from ..extension import AuthState
 from ..providers.credentials import Credentials
-from ..responses import auth_error, logger
-from ..types import Account
+from ..responses import auth_error
 from .body import form_body, verified_csrf
 from .signin import complete_signin
 
@@ -27,24 +23,10 @@ def credentials_callback(state: AuthState, provider: Credentials) -> Response:
         detail = "a field was not a single string"
         return auth_error("CredentialsSignin", pages, detail=detail, code="credentials")
     credentials: dict[str, str] = fields
-    try:
-        user = provider.authorize(credentials)
-    except Exception:
-        logger.exception("flask-sessionext: authorize() of provider %r raised", provider.id)
-        user = None
-    if not isinstance(user, Mapping):
-        if user is not None:
-            logger.error(
-                "flask-sessionext: authorize() returned %s, not a dict", type(user).__name__
-            )
+    signed = provider.sign_in(credentials)
+    if signed is None:
         return auth_error("CredentialsSignin", pages, code="credentials")
-    user_id = str(uuid.uuid4()) if user.get("id") is None else str(user["id"])
-    user = {**user, "id": user_id}
-    account: Account = {
-        "provider": provider.id,
-        "type": "credentials",
-        "providerAccountId": user_id,
-    }
+    user, account = signed
     return complete_signin(
         state, provider, user, account, credentials=credentials, next_url=next_url
     )

@@ -48,16 +48,9 @@ def send_link(state: AuthState, provider: Email, email_value: object, next_url: 
     adapter = _adapter(state)
     origin = state.origin(request)
     user = _known_user(adapter, email)
-    try:
-        allowed = state.ext._signin(
-            user=user,
-            account=_account(provider, email),
-            profile=None,
-            email={"verificationRequest": True},
-            credentials=None,
-        )
-    except Exception as error:
-        return auth_error("AccessDenied", pages, detail=f"signin_callback raised {error!r}")
+    allowed = state.ext._signin.or_none(
+        user=user, account=_account(provider, email), email={"verificationRequest": True}
+    )
     if isinstance(allowed, str) and allowed:
         return go_to(callback_url(allowed, origin, state.ext._redirect))
     if allowed is not True:

@@ -124,22 +124,7 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     ra.reissue = ra.reissue or reissue or now - token.get("iat", 0) >= state.config.update_age
     ra.token, ra.user_id = token, token.get("sub")
     exp = int(now) + state.config.max_age if ra.reissue else token.get("exp", now)
-    if not state.ext._custom_session:
-        return _default_session(token, exp)
-    try:
-        session = state.ext._session(
-            session=_default_session(token, exp),
-            token=token,
-            user=None,
-            trigger=None,
-            new_session=None,
-        )
-    except Exception:
-        logger.exception("flask-sessionext: the session callback raised; signing the user out")
-        session = None
-    if session is None:
-        ra.clear = True
-    return session
+    return _shown(state, ra, _default_session(token, exp), token=token)
 
 
 def _resolve_bearer(state: AuthState, ra: RequestAuth, header: str) -> Any:
@@ -153,16 +138,7 @@ def _resolve_bearer(state: AuthState, ra: RequestAuth, header: str) -> Any:
     if claims is None:
         return None
     ra.bearer, ra.token, ra.user_id = True, cast(JWT, claims), str(claims["sub"])
-    session = _default_session(ra.token, claims["exp"])
-    if not state.ext._custom_session:
-        return session
-    try:
-        return state.ext._session(
-            session=session, token=claims, user=None, trigger=None, new_session=None
-        )
-    except Exception:
-        logger.exception("flask-sessionext: the session callback raised; signing the user out")
-        return None
+    return _shown(state, ra, _default_session(ra.token, claims["exp"]), token=claims)
 
 
 def request_cookies(req: Request) -> Mapping[str, str]:
@@ -201,15 +177,8 @@ def _resolve_stored(
     shown: SessionUser = {"name": user.get("name"), "email": user.get("email")}
     shown["image"] = user.get("image")
     session: Session = {"user": shown, "expires": _iso(int(expires.timestamp()))}
-    try:
-        result = state.ext._session(
-            session=session, user=user, token=None, trigger=trigger, new_session=data
-        )
-    except Exception:
-        logger.exception("flask-sessionext: the session callback raised; signing the user out")
-        result = None
+    result = _shown(state, ra, session, user=user, trigger=trigger, new_session=data)
     if result is None:
-        ra.clear = True
         adapter.delete_session(token_hash)
     elif trigger == "update":
         send(session_updated, token=None, data=data)
@@ -243,19 +212,7 @@ def _run_jwt(
         ra.reissue = True
     if trigger is None and not state.ext._custom_jwt:
         return cast(JWT, claims)
-    try:
-        token = state.ext._jwt(
-            token=claims,
-            user=None,
-            account=None,
-            profile=None,
-            is_new_user=None,
-            trigger=trigger,
-            session=data,
-        )
-    except Exception:
-        logger.exception("flask-sessionext: the jwt callback raised; signing the user out")
-        token = None
+    token = state.ext._jwt.or_none(token=claims, trigger=trigger, session=data)
     if token is None:
         ra.clear = True
         return None
@@ -263,6 +220,17 @@ def _run_jwt(
     if trigger == "update":
         send(session_updated, token=token, data=data)
     return cast(JWT, dict(token))
+
+
+def _shown(state: AuthState, ra: RequestAuth, session: Session, **context: Any) -> Any:
+    """What the app and browser see: the ``session`` callback's answer (``None``, or an
+    exception in it, signs the user out)."""
+    if not state.ext._custom_session:
+        return session
+    shown = state.ext._session.or_none(session=session, **context)
+    if shown is None:
+        ra.clear = True
+    return shown
 
 
 def _default_session(token: JWT, exp: float) -> Session:

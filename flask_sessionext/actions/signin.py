@@ -41,16 +41,13 @@ def complete_signin(
     (the provider tokens of a provider with ``refresh=True``).
     """
     ext, pages = state.ext, state.config.pages
-    try:
-        allowed = ext._signin(
-            user=cast(User, user),
-            account=account,
-            profile=profile,
-            email={"verificationRequest": False} if account["type"] == "email" else None,
-            credentials=credentials,
-        )
-    except Exception as error:
-        return auth_error("AccessDenied", pages, detail=f"signin_callback raised {error!r}")
+    allowed = ext._signin.or_none(
+        user=cast(User, user),
+        account=account,
+        profile=profile,
+        email={"verificationRequest": False} if account["type"] == "email" else None,
+        credentials=credentials,
+    )
     if isinstance(allowed, str) and allowed:
         return go_to(callback_url(allowed, state.origin(request), ext._redirect))
     if allowed is not True:
@@ -119,6 +116,12 @@ def _start_stored_session(
     )
 
 
+def default_token(user: Mapping[str, Any]) -> dict[str, Any]:
+    """Auth.js's token at sign-in: ``name``, ``email``, ``picture`` (when known) and ``sub``."""
+    defaults = {"name": user.get("name"), "email": user.get("email"), "picture": user.get("image")}
+    return {k: v for k, v in defaults.items() if v is not None} | {"sub": str(user["id"])}
+
+
 def _run_signin_jwt(
     state: AuthState,
     user: Mapping[str, Any],
@@ -128,26 +131,14 @@ def _run_signin_jwt(
     token_claims: Mapping[str, Any] | None,
 ) -> JWT | Response:
     """The token at sign-in: Auth.js's defaults, then the app's ``jwt`` callback."""
-    defaults = {
-        "name": user.get("name"),
-        "email": user.get("email"),
-        "picture": user.get("image"),
-        "sub": str(user["id"]),
-    }
-    token = {k: v for k, v in defaults.items() if v is not None} | dict(token_claims or {})
-    pages = state.config.pages
-    try:
-        shaped = state.ext._jwt(
-            token=token,
-            user=dict(user),
-            account=account,
-            profile=profile,
-            is_new_user=is_new_user,
-            trigger="signUp" if is_new_user else "signIn",
-            session=None,
-        )
-    except Exception as error:
-        return auth_error("Configuration", pages, detail=f"jwt_callback raised {error!r}")
+    shaped = state.ext._jwt.or_none(
+        token=default_token(user) | dict(token_claims or {}),
+        user=dict(user),
+        account=account,
+        profile=profile,
+        is_new_user=is_new_user,
+        trigger="signUp" if is_new_user else "signIn",
+    )
     if shaped is None:
-        return auth_error("AccessDenied", pages, detail="jwt_callback returned None at sign-in")
+        return auth_error("AccessDenied", state.config.pages, detail="jwt_callback refused")
     return cast(JWT, dict(shaped))

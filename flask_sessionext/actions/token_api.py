@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -24,7 +23,7 @@ from ..providers.credentials import Credentials
 from ..responses import invalid_token, logger
 from ..responses import token_error as error
 from ..token_store import REUSE_GRACE
-from ..types import Account
+from .signin import default_token
 
 #: Claims issued anew on every access token; never carried over from the stored claims.
 _ISSUED = frozenset({"iat", "exp", "jti", "sid", "iss", "aud", "nbf"})
@@ -40,35 +39,17 @@ def login(state: AuthState) -> Response:
         return error(400, "invalid_request", "no such credentials provider")
     if not all(isinstance(v, str) for v in body.values()):
         return error(400, "invalid_request", "every field must be a string")
-    try:
-        user = provider.authorize(body)
-    except Exception:
-        logger.exception("flask-sessionext: authorize() of provider %r raised", provider.id)
-        user = None
-    if not isinstance(user, Mapping):
+    signed = provider.sign_in(body)
+    if signed is None:
         return error(401, "CredentialsSignin", "sign-in failed")
-    user_id = str(user["id"]) if user.get("id") is not None else str(uuid.uuid4())
-    user = {**user, "id": user_id}
-    account: Account = {
-        "provider": provider.id,
-        "type": "credentials",
-        "providerAccountId": user_id,
-    }
-    if (
-        state.ext._signin(user=user, account=account, profile=None, email=None, credentials=body)
-        is not True
-    ):
-        return error(403, "AccessDenied", "sign-in refused")
-    defaults = {"name": user.get("name"), "email": user.get("email"), "picture": user.get("image")}
-    token = {k: v for k, v in defaults.items() if v is not None} | {"sub": user_id}
-    shaped = state.ext._jwt(
-        token=token,
-        user=user,
-        account=account,
-        profile=None,
-        is_new_user=None,
-        trigger="signIn",
-        session=None,
+    user, account = signed
+    allowed = state.ext._signin.or_none(user=user, account=account, credentials=body)
+    shaped = (
+        state.ext._jwt.or_none(
+            token=default_token(user), user=user, account=account, trigger="signIn"
+        )
+        if allowed is True
+        else None
     )
     if shaped is None:
         return error(403, "AccessDenied", "sign-in refused")
@@ -95,15 +76,7 @@ def refresh(state: AuthState) -> Response:
     if record.expires <= now:
         return error(401, "invalid_grant", "refresh token expired")
     claims = {k: v for k, v in record.claims.items() if k not in _ISSUED}
-    shaped = state.ext._jwt(
-        token=claims,
-        user=None,
-        account=None,
-        profile=None,
-        is_new_user=None,
-        trigger="refresh",
-        session=None,
-    )
+    shaped = state.ext._jwt.or_none(token=claims, trigger="refresh")
     if shaped is None:
         store.revoke_refresh_family(record.family)
         return error(401, "invalid_grant", "refresh refused")

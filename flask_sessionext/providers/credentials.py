@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from ..types import User
+from ..responses import logger
+from ..types import Account, User
 from .base import Provider
 
 Authorize = Callable[[dict[str, str]], User | Mapping[str, object] | None]
@@ -36,3 +38,23 @@ class Credentials(Provider):
         super().__init__(id=id, name=name)
         self.authorize = authorize
         self.fields = fields
+
+    def sign_in(self, credentials: dict[str, str]) -> tuple[dict[str, Any], Account] | None:
+        """Run ``authorize``: the user (its ``id`` a string, made up when missing) and the
+        account, or ``None`` when refused. An exception in ``authorize`` is logged and refuses."""
+        try:
+            user = self.authorize(credentials)
+        except Exception:
+            logger.exception("flask-sessionext: authorize() of provider %r raised", self.id)
+            return None
+        if not isinstance(user, Mapping):
+            if user is not None:
+                logger.error("flask-sessionext: authorize() returned %s, not a dict", type(user))
+            return None
+        user_id = str(uuid.uuid4()) if user.get("id") is None else str(user["id"])
+        account: Account = {
+            "provider": self.id,
+            "type": "credentials",
+            "providerAccountId": user_id,
+        }
+        return {**user, "id": user_id}, account
