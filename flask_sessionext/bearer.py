@@ -8,15 +8,17 @@ Decoding pins the configured algorithm and key; nothing is taken from the token'
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 import jwt as pyjwt
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import JWKRegistry
 
 from .config import TokenAPIConfig
@@ -45,6 +47,16 @@ def bearer_token(header: str | None) -> str | None:
     return match.group(1)
 
 
+def _check_strength(algorithm: str, public: Mapping[str, Any]) -> None:
+    """Refuse, at start-up, a key the algorithm cannot use or that is too weak."""
+    if algorithm == "ES256" and public.get("crv") != "P-256":
+        raise ConfigurationError("ES256 needs a P-256 key (AUTH_TOKEN_PRIVATE_KEY).")
+    if algorithm == "EdDSA" and public.get("crv") not in ("Ed25519", "Ed448"):
+        raise ConfigurationError("EdDSA needs an Ed25519 or Ed448 key (AUTH_TOKEN_PRIVATE_KEY).")
+    if algorithm == "RS256" and len(base64.urlsafe_b64decode(public["n"] + "==")) < 256:
+        raise ConfigurationError("RS256 needs an RSA key of at least 2048 bits.")
+
+
 class AccessTokens:
     """Signs and verifies one app's access tokens."""
 
@@ -58,7 +70,9 @@ class AccessTokens:
         else:
             key_type = _KEY_TYPES[self.algorithm]
             try:
-                private = JWKRegistry.import_key(config.private_key.encode(), key_type)
+                with warnings.catch_warnings():  # a weak key gets a clear error just below
+                    warnings.simplefilter("ignore", SecurityWarning)
+                    private = JWKRegistry.import_key(config.private_key.encode(), key_type)
             except (JoseError, ValueError, TypeError) as error:
                 raise ConfigurationError(
                     f"AUTH_TOKEN_PRIVATE_KEY is not a PEM {key_type} private key for "
@@ -66,6 +80,7 @@ class AccessTokens:
                 ) from error
             if not private.is_private:
                 raise ConfigurationError("AUTH_TOKEN_PRIVATE_KEY holds a public key.")
+            _check_strength(self.algorithm, private.as_dict(private=False))
             self._private_jwk = private
             self._signing = private.private_key
             self._verifying = [private.public_key]

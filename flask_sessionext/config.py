@@ -28,6 +28,7 @@ DEFAULTS: Mapping[str, Any] = {
     "AUTH_TOKEN_ISSUER": None,
     "AUTH_TOKEN_AUDIENCE": None,
     "AUTH_TOKEN_PATHS": {},
+    "AUTH_TOKEN_REUSE_GRACE": 10,
 }
 
 TOKEN_PATHS: Mapping[str, str] = {
@@ -69,6 +70,7 @@ class TokenAPIConfig:
     issuer: str | None
     audience: str | None
     paths: Mapping[str, str]
+    reuse_grace: int
 
 
 def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
@@ -128,6 +130,7 @@ def _token_api(c: Mapping[str, Any]) -> TokenAPIConfig:
         issuer=c["AUTH_TOKEN_ISSUER"],
         audience=c["AUTH_TOKEN_AUDIENCE"],
         paths={**TOKEN_PATHS, **paths},
+        reuse_grace=_seconds("AUTH_TOKEN_REUSE_GRACE", c["AUTH_TOKEN_REUSE_GRACE"], zero=True),
     )
 
 

@@ -25,8 +25,11 @@ ERROR_STATUS = {"AccessDenied": 403, "Verification": 403, "Configuration": 500}
 
 
 def wants_json() -> bool:
-    """True for fetch-style clients: ``X-Auth-Return-Redirect`` or JSON preferred over HTML."""
-    if request.headers.get("X-Auth-Return-Redirect"):
+    """True for API clients: ``X-Auth-Return-Redirect``, a bearer token or a JSON body, or
+    JSON preferred over HTML."""
+    if request.is_json or "X-Auth-Return-Redirect" in request.headers:
+        return True
+    if "Authorization" in request.headers:
         return True
     accept = request.accept_mimetypes
     return accept.best_match(("text/html", "application/json")) == "application/json" and (

@@ -16,9 +16,6 @@ from typing import Any, Protocol
 
 from .errors import StoreError
 
-#: Seconds after a refresh token's first use in which another use is a duplicate, not theft.
-REUSE_GRACE = 10
-
 
 @dataclass(frozen=True)
 class RefreshRecord:
@@ -33,9 +30,16 @@ class RefreshTokenStore(Protocol):
     """Where refresh tokens live: the SQLAlchemy adapter's table, or :class:`RedisTokenStore`."""
 
     def save_refresh_token(
-        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
-    ) -> None:
-        """Store a new refresh token of ``family``."""
+        self,
+        token_hash: str,
+        family: str,
+        claims: Mapping[str, Any],
+        expires: datetime,
+        parent: str | None = None,
+    ) -> bool:
+        """Store a new refresh token of ``family``; with ``parent`` (the hash of the token it
+        replaces) only while that one is still stored, so a revoke that raced a refresh wins.
+        Returns whether it was stored."""
 
     def use_refresh_token(
         self, token_hash: str, now: datetime
@@ -50,9 +54,26 @@ class RefreshTokenStore(Protocol):
 class RedisTokenStore:
     """Refresh tokens in Redis, for JWT-strategy apps that run many processes or hosts.
 
-    ``RedisTokenStore(redis.Redis(...))``; keys expire with their tokens.
+    ``RedisTokenStore(redis.Redis(...))``; keys expire with their tokens. Each operation is
+    one Lua script, so it is atomic (on one Redis server; the scripts are not cluster-safe).
     """
 
+    # Stores a token, unless its parent (the token it replaces) is gone: revoked meanwhile.
+    _SAVE = """
+    if ARGV[5] ~= '' and redis.call('EXISTS', ARGV[6] .. ARGV[5]) == 0 then return 0 end
+    redis.call('HSET', KEYS[1], 'family', ARGV[1], 'claims', ARGV[2], 'expires', ARGV[3])
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+    redis.call('SADD', KEYS[2], ARGV[7])
+    redis.call('EXPIRE', KEYS[2], ARGV[4])
+    return 1
+    """
+    # Deletes every token of a family and the family's set, atomically.
+    _REVOKE = """
+    for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+        redis.call('DEL', ARGV[1] .. member)
+    end
+    return redis.call('DEL', KEYS[1])
+    """
     # Marks the token used and returns its fields with the previous use time, atomically.
     _USE = """
     local fields = redis.call('HGETALL', KEYS[1])
@@ -68,30 +89,28 @@ class RedisTokenStore:
         self.client = client
         self.prefix = prefix
         self._use = client.register_script(self._USE)
+        self._save = client.register_script(self._SAVE)
+        self._revoke = client.register_script(self._REVOKE)
 
     def _family_key(self, family: str) -> str:
         return f"{self.prefix}family:{family}"
 
     def save_refresh_token(
-        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
-    ) -> None:
-        key, ttl = self.prefix + token_hash, max(1, int(expires.timestamp() - _now()))
+        self,
+        token_hash: str,
+        family: str,
+        claims: Mapping[str, Any],
+        expires: datetime,
+        parent: str | None = None,
+    ) -> bool:
+        ttl = max(1, int(expires.timestamp() - _now()))
+        keys = [self.prefix + token_hash, self._family_key(family)]
+        args = [family, json.dumps(dict(claims)), int(expires.timestamp()), ttl]
         try:
-            with self.client.pipeline() as pipe:
-                pipe.hset(
-                    key,
-                    mapping={
-                        "family": family,
-                        "claims": json.dumps(dict(claims)),
-                        "expires": str(int(expires.timestamp())),
-                    },
-                )
-                pipe.expire(key, ttl)
-                pipe.sadd(self._family_key(family), token_hash)
-                pipe.expire(self._family_key(family), ttl)
-                pipe.execute()
+            saved = self._save(keys=keys, args=[*args, parent or "", self.prefix, token_hash])
         except self._errors as error:
             raise StoreError(f"redis: {type(error).__name__}") from error
+        return bool(saved)
 
     def use_refresh_token(
         self, token_hash: str, now: datetime
@@ -113,9 +132,7 @@ class RedisTokenStore:
 
     def revoke_refresh_family(self, family: str) -> None:
         try:
-            members = self.client.smembers(self._family_key(family))
-            keys = [self.prefix + _text(m) for m in members]
-            self.client.delete(*keys, self._family_key(family))
+            self._revoke(keys=[self._family_key(family)], args=[self.prefix])
         except self._errors as error:
             raise StoreError(f"redis: {type(error).__name__}") from error
 

@@ -6,7 +6,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt as pyjwt
@@ -75,22 +75,35 @@ def token_app(store: Any = None, adapter: Any = None, **config: Any) -> Flask:
 
 
 @pytest.fixture(params=["memory", "redis", "database"])
-def app(request: pytest.FixtureRequest, redis_store: RedisTokenStore, database_url: str) -> Flask:
-    if request.param == "memory":
-        return token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
-    if request.param == "redis":
-        return token_app(store=redis_store)
-    db = new_db()
-    built = token_app(
-        adapter=SQLAlchemyAdapter(db),
-        AUTH_SESSION_STRATEGY="jwt",
-        SQLALCHEMY_DATABASE_URI=database_url,
-    )
-    db.init_app(built)
-    track_app(built)
-    with built.app_context():
-        db.create_all()
-    return built
+def make_app(
+    request: pytest.FixtureRequest, redis_store: RedisTokenStore, database_url: str
+) -> Callable[..., Flask]:
+    """Build a token-API app on each refresh token store: memory, Redis, the SQL adapter."""
+
+    def make(**config: Any) -> Flask:
+        if request.param == "memory":
+            return token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt", **config)
+        if request.param == "redis":
+            return token_app(store=redis_store, **config)
+        db = new_db()
+        built = token_app(
+            adapter=SQLAlchemyAdapter(db),
+            AUTH_SESSION_STRATEGY="jwt",
+            SQLALCHEMY_DATABASE_URI=database_url,
+            **config,
+        )
+        db.init_app(built)
+        track_app(built)
+        with built.app_context():
+            db.create_all()
+        return built
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
 
 
 def login(client: FlaskClient, username: str = "alice", password: str = "pw") -> Any:
@@ -136,12 +149,8 @@ def test_claims_come_from_the_jwt_callback_with_signin_then_refresh() -> None:
     assert app.extensions["triggers"] == ["signIn", "refresh"]
 
 
-def test_reuse_after_rotation_revokes_the_family(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import flask_sessionext.actions.token_api as token_api
-
-    monkeypatch.setattr(token_api, "REUSE_GRACE", 0)
+def test_reuse_after_rotation_revokes_the_family(make_app: Callable[..., Flask]) -> None:
+    app = make_app(AUTH_TOKEN_REUSE_GRACE=0)
     client = app.test_client()
     first = login(client).get_json()["refreshToken"]
     second = client.post(f"{API}/token/refresh", json={"refreshToken": first}).get_json()
@@ -362,3 +371,75 @@ def test_a_jwt_callback_that_raises_refuses_login_cleanly() -> None:
     response = login(app.test_client())
     assert response.status_code == 403
     assert response.get_json()["error"] == "AccessDenied"
+
+
+def test_a_revoke_during_a_refresh_wins(make_app: Callable[..., Flask]) -> None:
+    """Logout lands after a refresh spent the old token but before it stored the new one."""
+    app = make_app()
+    client = app.test_client()
+    first = login(client).get_json()
+    store = app.extensions["sessionext"].token_store
+    saving = store.save_refresh_token
+
+    def save_after_a_logout(*args: Any, **kwargs: Any) -> bool:
+        client.post(f"{API}/token/logout", headers=bearer(first["token"]))
+        return bool(saving(*args, **kwargs))
+
+    store.save_refresh_token = save_after_a_logout
+    try:
+        refreshed = client.post(
+            f"{API}/token/refresh", json={"refreshToken": first["refreshToken"]}
+        )
+    finally:
+        store.save_refresh_token = saving
+    assert refreshed.status_code == 401
+
+
+def test_weak_or_mismatched_keys_refuse_to_start() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def pem(key: Any) -> str:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    p384 = pem(ec.generate_private_key(ec.SECP384R1()))
+    with pytest.raises(ConfigurationError, match="P-256"):
+        token_app(
+            adapter=MemoryAdapter(),
+            AUTH_SESSION_STRATEGY="jwt",
+            AUTH_TOKEN_ALGORITHM="ES256",
+            AUTH_TOKEN_PRIVATE_KEY=p384,
+        )
+    small = pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))  # noqa: S505
+    with pytest.raises(ConfigurationError, match="2048"):
+        token_app(
+            adapter=MemoryAdapter(),
+            AUTH_SESSION_STRATEGY="jwt",
+            AUTH_TOKEN_ALGORITHM="RS256",
+            AUTH_TOKEN_PRIVATE_KEY=small,
+        )
+    with pytest.raises(ConfigurationError, match="PEM"):
+        token_app(
+            adapter=MemoryAdapter(),
+            AUTH_SESSION_STRATEGY="jwt",
+            AUTH_TOKEN_ALGORITHM="RS256",
+            AUTH_TOKEN_PRIVATE_KEY="not a key",
+        )
+
+
+def test_token_login_and_logout_send_signals() -> None:
+    from flask_sessionext import signals
+
+    app = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
+    events: list[str] = []
+    signals.signed_in.connect(lambda s, **kw: events.append("in"), app, weak=False)
+    signals.signed_out.connect(
+        lambda s, **kw: events.append(f"out:{kw['user_id']}"), app, weak=False
+    )
+    client = app.test_client()
+    body = login(client).get_json()
+    client.post(f"{API}/token/logout", json={"refreshToken": body["refreshToken"]})
+    assert events == ["in", "out:1"]

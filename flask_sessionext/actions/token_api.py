@@ -22,7 +22,7 @@ from ..extension import AuthState
 from ..providers.credentials import Credentials
 from ..responses import invalid_token, logger
 from ..responses import token_error as error
-from ..token_store import REUSE_GRACE
+from ..signals import send, signed_in, signed_out
 from .signin import default_token
 
 #: Claims issued anew on every access token; never carried over from the stored claims.
@@ -53,23 +53,30 @@ def login(state: AuthState) -> Response:
     )
     if shaped is None:
         return error(403, "AccessDenied", "sign-in refused")
-    return _issue(state, dict(shaped), family=str(uuid.uuid4()))
+    response = _issue(state, dict(shaped), family=str(uuid.uuid4()))
+    assert response is not None  # a new family has no parent to lose
+    send(signed_in, user=user, account=account, token=dict(shaped), is_new_user=None)
+    return response
 
 
 def refresh(state: AuthState) -> Response:
-    """``{"refreshToken"}`` → a new pair; the old refresh token is spent (see ``REUSE_GRACE``)."""
+    """``{"refreshToken"}`` → a new pair; the old refresh token is spent.
+
+    A second use within ``AUTH_TOKEN_REUSE_GRACE`` seconds of the first is refused; a later one
+    is reuse of a stolen token, and revokes the whole family.
+    """
     body = request.get_json(silent=True)
     value = body.get("refreshToken") if isinstance(body, dict) else None
     if not isinstance(value, str) or not 20 <= len(value) <= 200:
         return error(400, "invalid_request", "refreshToken is required")
-    store, now = state.token_store, datetime.now(timezone.utc)
-    assert store is not None
+    store, tokens, now = state.token_store, state.access_tokens, datetime.now(timezone.utc)
+    assert store is not None and tokens is not None
     found = store.use_refresh_token(_hash(value), now)
     if found is None:
         return error(401, "invalid_grant", "unknown, used or revoked refresh token")
     record, used_at = found
     if used_at is not None:
-        if now - used_at > timedelta(seconds=REUSE_GRACE):
+        if now - used_at > timedelta(seconds=tokens.config.reuse_grace):
             logger.warning("flask-sessionext: refresh token reused; revoking its family")
             store.revoke_refresh_family(record.family)
         return error(401, "invalid_grant", "refresh token already used")
@@ -80,7 +87,9 @@ def refresh(state: AuthState) -> Response:
     if shaped is None:
         store.revoke_refresh_family(record.family)
         return error(401, "invalid_grant", "refresh refused")
-    return _issue(state, dict(shaped), family=record.family)
+    return _issue(state, dict(shaped), family=record.family, parent=_hash(value)) or error(
+        401, "invalid_grant", "the refresh token was revoked"
+    )
 
 
 def logout(state: AuthState) -> Response:
@@ -91,26 +100,34 @@ def logout(state: AuthState) -> Response:
     value = body.get("refreshToken") if isinstance(body, dict) else None
     if isinstance(value, str) and value:
         found = store.use_refresh_token(_hash(value), datetime.now(timezone.utc))
-        if found is not None:
-            store.revoke_refresh_family(found[0].family)
-        return jsonify({})
-    try:
-        token = bearer_token(request.headers.get("Authorization"))
-        if token is None:
-            return error(400, "invalid_request", "send refreshToken or an access token")
-        store.revoke_refresh_family(str(state.access_tokens.decode(token)["sid"]))
-    except TokenError:
-        return invalid_token()
+        if found is None:
+            return jsonify({})
+        family, claims = found[0].family, found[0].claims
+    else:
+        try:
+            token = bearer_token(request.headers.get("Authorization"))
+            if token is None:
+                return error(400, "invalid_request", "send refreshToken or an access token")
+            claims = state.access_tokens.decode(token)
+        except TokenError:
+            return invalid_token()
+        family = str(claims["sid"])
+    store.revoke_refresh_family(family)
+    send(signed_out, token=claims, user_id=str(claims.get("sub")))
     return jsonify({})
 
 
-def _issue(state: AuthState, claims: dict[str, Any], family: str) -> Response:
+def _issue(
+    state: AuthState, claims: dict[str, Any], family: str, parent: str | None = None
+) -> Response | None:
+    """Answer a new access and refresh token; ``None`` when the family was revoked meanwhile."""
     tokens, store = state.access_tokens, state.token_store
     assert tokens is not None and store is not None
     claims = {k: v for k, v in claims.items() if k not in _ISSUED}
     refresh_token = secrets.token_urlsafe(32)
     expires = datetime.now(timezone.utc) + timedelta(seconds=tokens.config.refresh_max_age)
-    store.save_refresh_token(_hash(refresh_token), family, claims, expires)
+    if not store.save_refresh_token(_hash(refresh_token), family, claims, expires, parent):
+        return None
     return jsonify(
         token=tokens.encode(claims, sid=family),
         refreshToken=refresh_token,

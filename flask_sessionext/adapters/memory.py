@@ -109,9 +109,18 @@ class MemoryAdapter:
         return self.tokens.pop((identifier, token_hash), None)
 
     def save_refresh_token(
-        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
-    ) -> None:
-        self.refresh_tokens[token_hash] = (RefreshRecord(family, dict(claims), expires), None)
+        self,
+        token_hash: str,
+        family: str,
+        claims: Mapping[str, Any],
+        expires: datetime,
+        parent: str | None = None,
+    ) -> bool:
+        with self._lock:
+            if parent is not None and parent not in self.refresh_tokens:
+                return False
+            self.refresh_tokens[token_hash] = (RefreshRecord(family, dict(claims), expires), None)
+            return True
 
     def use_refresh_token(
         self, token_hash: str, now: datetime

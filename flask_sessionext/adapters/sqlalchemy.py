@@ -350,17 +350,30 @@ class SQLAlchemyAdapter:
 
     @_store
     def save_refresh_token(
-        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
-    ) -> None:
+        self,
+        token_hash: str,
+        family: str,
+        claims: Mapping[str, Any],
+        expires: datetime,
+        parent: str | None = None,
+    ) -> bool:
+        table = self._refresh
         with self.engine.begin() as conn:
+            if parent is not None:
+                # Hold the parent row: a revoke that starts now waits for this transaction
+                # (and deletes the family twice to catch the row it adds).
+                lock = select(table.c.token_hash).where(table.c.token_hash == parent)
+                if conn.execute(lock.with_for_update()).first() is None:
+                    return False
             conn.execute(
-                insert(self._refresh).values(
+                insert(table).values(
                     token_hash=token_hash,
                     family=family,
                     claims=json.dumps(dict(claims)),
                     expires=expires,
                 )
             )
+        return True
 
     @_store
     def use_refresh_token(
@@ -384,8 +397,11 @@ class SQLAlchemyAdapter:
 
     @_store
     def revoke_refresh_family(self, family: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(self._refresh).where(self._refresh.c.family == family))
+        # Twice: the second pass (a new snapshot) removes a token saved by a refresh that held
+        # its parent while the first pass waited for it.
+        for _ in range(2):
+            with self.engine.begin() as conn:
+                conn.execute(delete(self._refresh).where(self._refresh.c.family == family))
 
 
 def _record(row: Any) -> RefreshRecord:

@@ -9,7 +9,7 @@ one secret:
 - ``DATABASE_URL``: the SQLAlchemy URL, for ``database``;
 - ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) and ``REDIS_PREFIX`` (the store's key
   prefix, default ``sessionext:rt:``), for ``redis``;
-- ``REUSE_GRACE``: whole seconds, to shorten ``flask_sessionext.actions.token_api.REUSE_GRACE``
+- ``REUSE_GRACE``: whole seconds, for ``AUTH_TOKEN_REUSE_GRACE``
   (10 s) so a test can step past it without waiting long.
 
 The Credentials provider accepts ``alice`` / ``pw``; the ``jwt`` and ``session`` callbacks add
@@ -29,7 +29,6 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 from werkzeug.serving import make_server
 
-import flask_sessionext.actions.token_api as token_api
 from flask_sessionext import AuthExt, get_token, login_required
 from flask_sessionext.adapters import SQLAlchemyAdapter
 from flask_sessionext.providers import Credentials
@@ -69,13 +68,11 @@ def create_app() -> Flask:
     kind = os.environ["TOKEN_STORE"]
     if kind not in ("redis", "database"):
         raise SystemExit(f"TOKEN_STORE must be 'redis' or 'database', got {kind!r}")
-    if os.environ.get("REUSE_GRACE"):
-        # The refresh view reads its own module's copy (imported from token_store).
-        token_api.REUSE_GRACE = int(os.environ["REUSE_GRACE"])  # type: ignore[attr-defined]
     app = Flask(__name__)
     app.config.update(
         AUTH_SECRET=os.environ["AUTH_SECRET"],
         AUTH_TOKEN_API=True,
+        AUTH_TOKEN_REUSE_GRACE=int(os.environ.get("REUSE_GRACE", "10")),
         AUTH_SESSION_STRATEGY="jwt",
         AUTH_TRUST_HOST=True,  # every process answers on its own port
     )
