@@ -74,7 +74,6 @@ class AuthExt(Generic[SessionT]):
         self._redirect: cb.Callback[str] = cb.Callback(
             "redirect_callback", cb.default_redirect, cb.REDIRECT_ARGS
         )
-        self._custom_jwt = self._custom_session = False
         if app is not None:
             self.init_app(app)
 
@@ -114,27 +113,35 @@ class AuthExt(Generic[SessionT]):
             )
         return cast(RefreshTokenStore, store)
 
+    @property
+    def _custom_jwt(self) -> bool:
+        return self._jwt.fn is not cb.default_jwt
+
+    @property
+    def _custom_session(self) -> bool:
+        return self._session.fn is not cb.default_session
+
     def jwt_callback(
         self, fn: Callable[..., Mapping[str, Any] | None]
     ) -> Callable[..., Mapping[str, Any] | None]:
         """Register the ``jwt`` callback: shape the token on sign-in, read and update.
 
         Called with ``token`` always; ``user``, ``account``, ``profile``, ``is_new_user`` and
-        ``trigger="signIn"`` on sign-in; ``trigger="update"`` and ``session`` on update.
+        ``trigger="signIn"`` (``"signUp"`` for a user just created) on sign-in;
+        ``trigger="update"`` and ``session`` on update; ``trigger="refresh"`` in the token API.
         Return the token to keep, or ``None`` to sign the user out.
         """
         self._jwt = cb.Callback("jwt_callback", fn, cb.JWT_ARGS)
-        self._custom_jwt = True
         return fn
 
     def session_callback(self, fn: Callable[..., SessionT]) -> Callable[..., SessionT]:
         """Register the ``session`` callback: decide what the app and the browser see.
 
         Called with ``session`` (the default one) and ``token`` each time a session is
-        resolved. An exception raised in it signs the user out.
+        resolved; with the database strategy ``user`` (the stored row) instead of ``token``,
+        and ``trigger``/``new_session`` on update. ``None`` or an exception signs the user out.
         """
         self._session = cb.Callback("session_callback", fn, cb.SESSION_ARGS)
-        self._custom_session = True
         return fn
 
     def signin_callback(self, fn: Callable[..., bool | str]) -> Callable[..., bool | str]:
