@@ -242,7 +242,7 @@ class AuthState:
         """:func:`flask_sessionext.get_token`: the request's token, decoded unless ``raw``.
 
         For the current request this is the token as this response leaves it (after a
-        provider-token refresh or a ``jwt`` callback change), not the stale cookie.
+        provider-token refresh or a ``jwt`` callback change), or the bearer token's claims.
         """
         current: Request | None = (
             request._get_current_object()  # type: ignore[attr-defined]
@@ -253,17 +253,16 @@ class AuthState:
             if current is None:
                 raise RuntimeError("get_token() needs a request: call it in a view or pass one.")
             req = current
-        if self.config.strategy == "database":
-            # The cookie is an opaque session id: there is no token to read.
-            return read_chunked(req.cookies, self.cookie_names(req).session_token) if raw else None
         if not raw and req is current:
             if request_auth() is None:
                 g.session  # noqa: B018 - resolves the session (and refreshes) once
             resolved = request_auth()
             if resolved is not None:
                 if resolved.token is None or resolved.clear:
-                    return None  # signed out, or refused by the jwt callback
+                    return None  # signed out, refused by the jwt callback, or a database session
                 return cast(JWT, json.loads(json.dumps(dict(resolved.token))))
+        if self.config.strategy == "database" and not raw:
+            return None  # the cookie is an opaque session id: there is no token to read
         value = read_chunked(req.cookies, self.cookie_names(req).session_token)
         if value is None or raw:
             return value

@@ -30,5 +30,5 @@ def callback_url(value: object, base_url: str, redirect: Callback[str]) -> str:
             return base_url
         if parts.scheme not in ("http", "https") or not parts.netloc:
             return base_url
-    url = redirect(url=value, base_url=base_url)
+    url = redirect.or_none(url=value, base_url=base_url)
     return url if isinstance(url, str) and url else base_url

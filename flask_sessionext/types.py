@@ -101,9 +101,21 @@ class JWTCallback(Protocol):
 
 
 class SessionCallback(Protocol):
-    """``@auth.session_callback``: return what the app and the browser see as the session."""
+    """``@auth.session_callback``: return what the app and the browser see as the session.
 
-    def __call__(self, *, session: Session, token: JWT) -> Session: ...
+    ``token`` with the JWT strategy (and bearer tokens); ``user``, the stored row, with the
+    database strategy, plus ``trigger`` and ``new_session`` on update.
+    """
+
+    def __call__(
+        self,
+        *,
+        session: Session,
+        token: JWT | None,
+        user: dict[str, Any] | None,
+        trigger: Trigger | None,
+        new_session: Any,
+    ) -> Session: ...
 
 
 class SignInCallback(Protocol):

@@ -270,3 +270,14 @@ def test_a_session_callback_returning_non_json_is_a_clean_500() -> None:
     response = client.get("/api/auth/session")
     assert response.status_code == 500
     assert response.get_json() == {"error": "Configuration"}
+
+
+def test_a_redirect_callback_that_raises_falls_back_to_the_base_url() -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.redirect_callback
+        def redirect(url: str) -> str:
+            raise ValueError("bug in the app")
+
+    client = build_app(configure).test_client()
+    assert sign_in(client, callbackUrl="/private").headers["Location"] == "http://localhost"
+    assert session_cookie(client)

@@ -443,3 +443,11 @@ def test_token_login_and_logout_send_signals() -> None:
     body = login(client).get_json()
     client.post(f"{API}/token/logout", json={"refreshToken": body["refreshToken"]})
     assert events == ["in", "out:1"]
+
+
+def test_get_token_reads_the_bearer_claims_with_the_database_strategy() -> None:
+    app = token_app(adapter=MemoryAdapter())  # the database strategy for cookies
+    assert app.extensions["sessionext"].config.strategy == "database"
+    client = app.test_client()
+    token = login(client).get_json()["token"]
+    assert client.get("/private", headers=bearer(token)).get_json()["sub"] == "1"

@@ -29,9 +29,6 @@ def signout(state: AuthState) -> Response | None:
     )
     names = state.cookie_names(request)
     clear_chunked(response, request.cookies, names.session_token, secure=names.secure)
-    send(
-        signed_out,
-        token=ended.token if ended else None,
-        user_id=ended.user_id if ended else None,
-    )
+    if ended is not None and ended.user_id is not None:
+        send(signed_out, token=ended.token, user_id=ended.user_id)
     return response

@@ -4,6 +4,7 @@ from .memory import MemoryAdapter
 from .protocol import Adapter, StoredSession
 from .sqlalchemy import (
     AccountMixin,
+    RefreshTokenMixin,
     SessionMixin,
     SQLAlchemyAdapter,
     UserMixin,
@@ -14,6 +15,7 @@ __all__ = [
     "AccountMixin",
     "Adapter",
     "MemoryAdapter",
+    "RefreshTokenMixin",
     "SQLAlchemyAdapter",
     "SessionMixin",
     "StoredSession",
