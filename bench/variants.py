@@ -3,13 +3,21 @@
 Every app serves ``GET /me`` answering the signed-in user's name as ``text/html``. Each one is
 signed in the way a browser would be: through its own login route and Flask's test client,
 and the cookie the test client then holds is what the timed requests carry.
+
+The database variants keep their rows in a SQLite file in a temporary directory, and in a
+schema of their own on PostgreSQL when it is reachable; an ``ExitStack`` the caller owns
+removes both when the run ends.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +32,16 @@ from flask_jwt_extended import (
 )
 from flask_login import LoginManager, UserMixin, current_user, login_user
 from flask_login import login_required as flask_login_required
+from flask_sqlalchemy import SQLAlchemy
 from joserfc import jwe
 from joserfc.errors import JoseError
+from sqlalchemy import String, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from werkzeug.test import EnvironBuilder
 
 from flask_sessionext import AuthExt, login_required
+from flask_sessionext.adapters import SQLAlchemyAdapter
 from flask_sessionext.jwt import derive_key, encode
 from flask_sessionext.providers import Credentials
 
@@ -44,6 +57,12 @@ SESSION_COOKIE = "authjs.session-token"
 #: What the test client sends; every timed environ carries the same, so Flask-Login's
 #: session protection sees the identity the login was made from.
 ENVIRON_BASE = {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": "Mozilla/5.0 (bench)"}
+#: The PostgreSQL server the database variants use (each run makes its own schema there).
+POSTGRES_URL = (
+    os.environ.get("SESSIONEXT_BENCH_DATABASE_URL")
+    or os.environ.get("SESSIONEXT_TEST_DATABASE_URL")
+    or "postgresql+psycopg://postgres@127.0.0.1/test"
+)
 
 
 @dataclass(frozen=True)
@@ -287,8 +306,182 @@ def handmade_jwe(cookie: str) -> Variant:
     return Variant("handmade_jwe", "hand-made JWE cookie", app, repeated(environ))
 
 
-def all_variants() -> list[Variant]:
-    """Every variant, bare Flask first; the sessionext cookie comes from a real sign-in."""
+def new_db() -> SQLAlchemy:
+    """A Flask-SQLAlchemy ``db`` with metadata of its own, so apps do not share tables."""
+
+    class Model(DeclarativeBase):
+        pass
+
+    return SQLAlchemy(model_class=Model)
+
+
+def dispose_on_exit(app: Flask, db: SQLAlchemy, resources: ExitStack) -> None:
+    """Close the app's pooled connections when the run ends (before its schema is dropped)."""
+
+    def dispose() -> None:
+        with app.app_context():
+            db.engine.dispose()
+
+    resources.callback(dispose)
+
+
+def sqlite_url(resources: ExitStack, name: str) -> str:
+    """A SQLite file of its own in the run's temporary directory."""
+    directory = resources.enter_context(tempfile.TemporaryDirectory(prefix="sessionext-bench-"))
+    return f"sqlite:///{directory}/{name}.db"
+
+
+def postgres_url(resources: ExitStack) -> tuple[str | None, str]:
+    """A fresh schema on :data:`POSTGRES_URL`, dropped when the run ends; else why not.
+
+    Returns the URL with ``search_path`` set to the schema (or ``None``) and a note saying
+    which server was used, or why PostgreSQL is left out.
+    """
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 2})
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.begin() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar_one()
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except (SQLAlchemyError, ImportError) as error:
+        engine.dispose()
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        return None, f"PostgreSQL variants skipped: {POSTGRES_URL} unreachable ({reason})"
+
+    def drop() -> None:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+    resources.callback(drop)
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    return url, f"PostgreSQL {version} at {POSTGRES_URL}, schema {schema}"
+
+
+def sessionext_db_app(url: str, resources: ExitStack) -> Flask:
+    """flask-sessionext on the database strategy: Flask-SQLAlchemy and its adapter, one user."""
+    db = new_db()
+    adapter = SQLAlchemyAdapter(db)
+    app = Flask("sessionext_db")
+    app.config.update(AUTH_SECRET=SECRET, AUTH_URL="http://localhost", SQLALCHEMY_DATABASE_URI=url)
+    db.init_app(app)
+    dispose_on_exit(app, db, resources)
+
+    def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
+        user = adapter.get_user_by_email(credentials.get("username", ""))
+        if user is None or credentials.get("password") != USER["password"]:
+            return None
+        return user
+
+    AuthExt(app, providers=[Credentials(authorize)], adapter=adapter)
+
+    @app.get("/me")
+    @login_required
+    def me() -> str:
+        return str(g.session["user"]["name"])
+
+    with app.app_context():
+        db.create_all()
+        adapter.create_user({"id": USER["id"], "name": NAME, "email": USER["email"]})
+    return app
+
+
+def sessionext_db(key: str, label: str, url: str, resources: ExitStack) -> Variant:
+    """flask-sessionext, database strategy: one indexed lookup of the session row per request.
+
+    The session is fresh (younger than ``update_age``), so no request writes or sets a cookie.
+    """
+    app = sessionext_db_app(url, resources)
+    environ = build_environ(f"{SESSION_COOKIE}={sessionext_signin(app)}")
+    return Variant(key, label, app, repeated(environ), no_set_cookie=True)
+
+
+def flask_login_db(key: str, label: str, url: str, resources: ExitStack) -> Variant:
+    """The peer: Flask-Login whose user loader reads the user row with ``db.session.get``.
+
+    Flask-SQLAlchemy ends the scoped session with each app context, so every request queries.
+    """
+    db = new_db()
+
+    class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+        __tablename__ = "login_users"
+        id: Mapped[str] = mapped_column(String(64), primary_key=True)
+        name: Mapped[str] = mapped_column(String(255))
+
+    app = Flask("flask_login_db")
+    app.secret_key = SECRET
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    db.init_app(app)
+    dispose_on_exit(app, db, resources)
+    manager = LoginManager(app)
+
+    @manager.user_loader
+    def load_user(user_id: str) -> Any:
+        return db.session.get(User, user_id)
+
+    @app.post("/login")
+    def login() -> str:
+        login_user(db.session.get(User, USER["id"]))
+        return "ok"
+
+    @app.get("/me")
+    @flask_login_required
+    def me() -> str:
+        return str(current_user.name)
+
+    with app.app_context():
+        db.create_all()
+        db.session.add(User(id=USER["id"], name=NAME))
+        db.session.commit()
+    client = new_client(app)
+    client.post("/login")
+    environ = build_environ(cookie_header(client, "session"))
+    return Variant(key, label, app, repeated(environ))
+
+
+def database_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
+    """flask-sessionext's database strategy and the Flask-Login + SQLAlchemy peer.
+
+    On SQLite always; on PostgreSQL when :data:`POSTGRES_URL` answers (else a note says why).
+    """
+    found = [
+        sessionext_db(
+            "sessionext_db_sqlite",
+            "flask-sessionext database, SQLite",
+            sqlite_url(resources, "sessionext"),
+            resources,
+        ),
+        flask_login_db(
+            "flask_login_db_sqlite",
+            "Flask-Login + SQLAlchemy row, SQLite",
+            sqlite_url(resources, "flask_login"),
+            resources,
+        ),
+    ]
+    url, note = postgres_url(resources)
+    notes.append(note)
+    if url is not None:
+        found += [
+            sessionext_db(
+                "sessionext_db_postgres", "flask-sessionext database, PostgreSQL", url, resources
+            ),
+            flask_login_db(
+                "flask_login_db_postgres",
+                "Flask-Login + SQLAlchemy row, PostgreSQL",
+                url,
+                resources,
+            ),
+        ]
+    return found
+
+
+def all_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
+    """Every variant, bare Flask first; the sessionext cookies come from real sign-ins.
+
+    Databases and their schemas are released by ``resources``; ``notes`` gets a line on
+    which PostgreSQL was used, or why its variants are missing.
+    """
     cookie = sessionext_signin(sessionext_app())
     return [
         bare_flask(),
@@ -298,4 +491,5 @@ def all_variants() -> list[Variant]:
         sessionext_warm(cookie),
         sessionext_first_sight(),
         handmade_jwe(cookie),
+        *database_variants(resources, notes),
     ]

@@ -1,0 +1,107 @@
+"""A small app on the database session strategy, run as its own process by the tests.
+
+Configured by the environment, so several processes can share one database and secret:
+
+- ``DATABASE_URL``: the SQLAlchemy URL (required);
+- ``AUTH_SECRET``: the secret every process shares (required);
+- ``REVOKE_TOKEN``: what the ``X-Test-Revoke`` header of ``POST /revoke/<user_id>`` must be
+  (without it, the route refuses everything).
+
+``python tests/apps/db_app.py init`` creates the tables and the users ``ann@example.com``
+(id ``u1``) and ``ben@example.com`` (``u2``), password ``pw``, then exits.
+``python tests/apps/db_app.py serve`` serves on a free 127.0.0.1 port and prints
+``READY http://127.0.0.1:<port>`` once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import sys
+from typing import Any
+
+from flask import Flask, abort, g, jsonify, request
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+from werkzeug.serving import make_server
+
+from flask_sessionext import AuthExt, login_required
+from flask_sessionext.adapters import SQLAlchemyAdapter
+from flask_sessionext.providers import Credentials
+
+PASSWORD = "pw"
+USERS = [
+    {"id": "u1", "name": "Ann", "email": "ann@example.com"},
+    {"id": "u2", "name": "Ben", "email": "ben@example.com"},
+]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+adapter = SQLAlchemyAdapter(db)
+
+
+def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
+    """Any stored user, by email, with the password ``pw``."""
+    user = adapter.get_user_by_email(credentials.get("username", ""))
+    return user if user is not None and credentials.get("password") == PASSWORD else None
+
+
+auth: AuthExt[Any] = AuthExt(providers=[Credentials(authorize=authorize)], adapter=adapter)
+
+
+def create_app() -> Flask:
+    """The app, configured from the environment."""
+    app = Flask(__name__)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=os.environ["DATABASE_URL"],
+        AUTH_SECRET=os.environ["AUTH_SECRET"],
+        AUTH_SESSION_STRATEGY="database",
+        AUTH_TRUST_HOST=True,  # every process answers on its own port
+    )
+    db.init_app(app)
+    auth.init_app(app)
+
+    @app.get("/private")
+    @login_required
+    def private() -> Any:
+        return jsonify(g.session)
+
+    @app.get("/pid")
+    def pid() -> Any:
+        return jsonify(pid=os.getpid())
+
+    @app.post("/revoke/<user_id>")
+    def revoke(user_id: str) -> Any:
+        expected = os.environ.get("REVOKE_TOKEN", "")
+        given = request.headers.get("X-Test-Revoke", "")
+        if not expected or not hmac.compare_digest(given, expected):
+            abort(403)
+        return jsonify(revoked=auth.revoke_sessions(user_id))
+
+    return app
+
+
+def init(app: Flask) -> None:
+    """Create the tables and the users."""
+    with app.app_context():
+        db.create_all()
+        for user in USERS:
+            adapter.create_user(user)
+
+
+def serve(app: Flask) -> None:
+    """Serve on a free loopback port; say where on stdout once the socket listens."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    print(f"READY http://127.0.0.1:{server.port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    if command not in ("init", "serve"):
+        sys.exit(f"usage: {sys.argv[0]} [init|serve]")
+    (init if command == "init" else serve)(create_app())
