@@ -299,3 +299,12 @@ def test_linking_to_a_user_that_is_not_stored_is_refused(database_url: str) -> N
     account = {"provider": "github", "type": "oauth", "providerAccountId": "7"}
     with app.app_context(), pytest.raises(StoreConflict):
         adapter.link_account("ghost", account)
+
+
+def test_signing_in_again_ends_the_previous_session(setup: Any) -> None:
+    app, _, _ = setup
+    client = app.test_client()
+    for _ in range(3):
+        sign_in(client)
+    [row] = session_rows(app)
+    assert row.session_token == hashlib.sha256((session_cookie(client) or "").encode()).hexdigest()

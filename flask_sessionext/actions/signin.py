@@ -11,9 +11,9 @@ from flask import g, request
 from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
-from ..cookies import CookieNames, write_chunked
+from ..cookies import CookieNames, read_chunked, write_chunked
 from ..errors import ConfigurationError, SessionExtError
-from ..extension import AuthState, request_auth
+from ..extension import AuthState
 from ..providers.base import Provider
 from ..redirects import callback_url
 from ..responses import auth_error, go_to
@@ -104,9 +104,9 @@ def _start_stored_session(
     state: AuthState, adapter: Adapter, names: CookieNames, response: Response, user_id: str
 ) -> None:
     """Create the session row (its token hashed) and set the opaque cookie; end any old one."""
-    previous = request_auth()
-    if previous is not None and previous.opaque is not None:
-        adapter.delete_session(session_token_hash(previous.opaque))
+    previous = read_chunked(request.cookies, names.session_token)
+    if previous:
+        adapter.delete_session(session_token_hash(previous))
     raw = secrets.token_urlsafe(32)
     max_age = state.config.max_age
     expires = datetime.now(timezone.utc) + timedelta(seconds=max_age)
