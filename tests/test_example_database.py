@@ -168,3 +168,19 @@ def test_an_openid_account_links_to_the_signed_in_user(
     newcomer.get(walk_login(start.headers["Location"], stop_at=CALLBACK, login="newbie"))
     user: dict[str, Any] = newcomer.get("/api/auth/session").get_json()["user"]
     assert user["email"] == "newbie@example.com" and user["role"] == "user"
+
+
+def test_email_link_in_debug_mode_signs_in_the_stored_user(
+    example: ModuleType, apps: list[Flask], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app: Flask = example.create_app({"TESTING": True})
+    apps.append(app)
+    client = app.test_client()
+    data = {"csrfToken": csrf(client), "email": DEMO["email"]}
+    response = client.post("/api/auth/signin/email", data=data)
+    assert response.headers["Location"].startswith("/api/auth/verify-request")
+    link = next(
+        word for word in capsys.readouterr().err.split() if "/api/auth/callback/email?" in word
+    )
+    assert client.get(link).status_code == 302
+    assert client.get("/api/auth/session").get_json()["user"]["role"] == "admin"

@@ -14,6 +14,8 @@ Configuration, from the environment:
 ``AUTH_SECRET``
     32+ random bytes (CSRF and OAuth check cookies); a throwaway one when unset. Sessions
     survive a restart anyway: they are rows, not encrypted cookies.
+``AUTH_EMAIL_SERVER``, ``AUTH_EMAIL_FROM`` (and the other ``AUTH_EMAIL_*`` keys)
+    optional: send sign-in links over SMTP; without them, ``--debug`` prints the link.
 ``OIDC_ISSUER``, ``OIDC_CLIENT_ID``, ``OIDC_CLIENT_SECRET``, ``OIDC_NAME``
     optional: an OpenID provider to sign in with, or to link to an existing user.
     Register the redirect URI ``<origin>/api/auth/callback/oidc``.
@@ -41,7 +43,7 @@ from werkzeug.wrappers import Response
 
 from flask_sessionext import AuthExt, csrf_required, login_required
 from flask_sessionext.adapters import SQLAlchemyAdapter, UserMixin
-from flask_sessionext.providers import OIDC, Credentials, Provider
+from flask_sessionext.providers import OIDC, Credentials, Email, Provider, SMTPSender
 from flask_sessionext.types import Session, SessionUser
 
 OIDC_SETTINGS = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
@@ -118,6 +120,14 @@ def session_callback(session: AppSession, user: dict[str, Any]) -> AppSession:
     return session
 
 
+EMAIL_SETTINGS = (
+    "AUTH_EMAIL_SERVER",
+    "AUTH_EMAIL_FROM",
+    "AUTH_EMAIL_USERNAME",
+    "AUTH_EMAIL_PASSWORD",
+)
+
+
 def settings_from_env() -> dict[str, Any]:
     """The app's config from the environment (see the module docstring)."""
     settings: dict[str, Any] = {
@@ -127,18 +137,29 @@ def settings_from_env() -> dict[str, Any]:
         "OIDC_NAME": os.environ.get("OIDC_NAME") or "OpenID",
     }
     settings.update({name: os.environ[name] for name in OIDC_SETTINGS if os.environ.get(name)})
+    settings.update({name: os.environ[name] for name in EMAIL_SETTINGS if os.environ.get(name)})
+    if os.environ.get("AUTH_EMAIL_PORT"):
+        settings["AUTH_EMAIL_PORT"] = int(os.environ["AUTH_EMAIL_PORT"])
     if os.environ.get("AUTH_URL"):
         settings["AUTH_URL"] = os.environ["AUTH_URL"]
     return settings
 
 
 def make_providers(config: Mapping[str, Any]) -> list[Provider]:
-    """Email and password, and an OpenID provider when ``OIDC_ISSUER`` is set."""
+    """Email and password, an email link, and an OpenID provider when ``OIDC_ISSUER`` is set.
+
+    The email link is sent over SMTP when ``AUTH_EMAIL_SERVER`` is set; without it, only in
+    debug (or testing) mode, which prints the link to the console.
+    """
     fields = {
         "email": {"label": "Email", "type": "email"},
         "password": {"label": "Password", "type": "password"},
     }
     providers: list[Provider] = [Credentials(authorize=authorize, fields=fields)]
+    if config.get("AUTH_EMAIL_SERVER"):
+        providers.append(Email(send=SMTPSender()))
+    elif config.get("DEBUG") or config.get("TESTING"):
+        providers.append(Email())
     if config.get("OIDC_ISSUER"):
         missing = [name for name in OIDC_SETTINGS if not config.get(name)]
         if missing:
