@@ -20,7 +20,6 @@ from flask import jsonify, make_response, render_template, request
 from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
-from ..errors import ConfigurationError
 from ..extension import AuthState
 from ..providers.email import Email
 from ..redirects import callback_url
@@ -107,9 +106,8 @@ def _normalized(provider: Email, value: object) -> str | None:
 
 
 def _adapter(state: AuthState) -> Adapter:
-    if state.ext.adapter is None:  # refused at init_app; kept for apps built by hand
-        raise ConfigurationError("email sign-in needs an adapter")
-    return state.ext.adapter
+    """The adapter: ``Email.init_app`` refuses to start without one."""
+    return cast(Adapter, state.ext.adapter)
 
 
 def _known_user(adapter: Adapter, email: str) -> User:
