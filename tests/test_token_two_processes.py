@@ -10,109 +10,23 @@ it under ``CI``. The processes run with ``REUSE_GRACE`` shortened to one second.
 from __future__ import annotations
 
 import os
-import select
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 import redis
 import requests
 
 from .conftest import SECRET
+from .processes import Server, init_app, running
+from .test_concurrency import require_postgres
 
-APP = Path(__file__).resolve().parent / "apps" / "token_app.py"
-ROOT = APP.parent.parent.parent
+APP = "tests.apps.token_app"
 API = "/api/auth"
 GRACE = 1  # seconds: the processes' REUSE_GRACE
-START_TIMEOUT = 20.0
 HTTP_TIMEOUT = 10.0
-
-
-@dataclass
-class Server:
-    """One running ``token_app.py serve`` process and where it answers."""
-
-    url: str
-    process: subprocess.Popen[str] = field(repr=False)
-    stderr: IO[str] = field(repr=False)
-
-    def log(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read()
-
-    def stop(self) -> None:
-        """Terminate the process (kill it if it lingers) and close its pipes."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.stderr.close()
-
-
-def launch(env: dict[str, str]) -> Server:
-    """Start ``token_app.py serve``; :func:`wait_ready` tells where it answers."""
-    stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - Server closes it
-    process = subprocess.Popen(
-        [sys.executable, str(APP), "serve"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-        encoding="utf-8",
-    )
-    return Server("", process, stderr)
-
-
-def wait_ready(server: Server) -> None:
-    """Wait for the ``READY <url>`` line, then for a first answer; raise with its log if not."""
-    process = server.process
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    line = ""
-    while process.poll() is None and time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
-        if ready:
-            line = process.stdout.readline()
-            break
-    if line.startswith("READY "):
-        server.url = line.removeprefix("READY ").strip()
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{server.url}/pid", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-    raise RuntimeError(
-        f"token_app.py did not get ready (stdout: {line!r}); stderr:\n{server.log()}"
-    )
-
-
-def require_postgres(url: str) -> None:
-    """Skip unless ``url`` is PostgreSQL; under ``CI`` fail instead, with what to set."""
-    if url.startswith("postgresql"):
-        return
-    reason = (
-        "the PostgreSQL run needs SESSIONEXT_TEST_DATABASE_URL "
-        "(e.g. postgresql+psycopg://postgres@127.0.0.1/test); SQLite is not a store two "
-        "server processes would share"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but SESSIONEXT_TEST_DATABASE_URL is not: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -128,32 +42,18 @@ def store_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         client.close()
         return
     database_url = request.getfixturevalue("database_url")
-    require_postgres(database_url)
+    require_postgres(database_url, "SQLite is not a store two server processes would share")
     env = {**env, "TOKEN_STORE": "database", "DATABASE_URL": database_url}
-    subprocess.run(
-        [sys.executable, str(APP), "init"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    init_app(APP, env)
     yield env
 
 
 @pytest.fixture
 def servers(store_env: dict[str, str]) -> Iterator[tuple[Server, Server]]:
     """Two processes of the app on one store, started side by side, always stopped."""
-    started: list[Server] = []
-    try:
-        started.extend(launch(store_env) for _ in range(2))
-        for server in started:
-            wait_ready(server)
-        yield started[0], started[1]
-    finally:
-        # Before the database fixture drops the schema: no connection is left to it.
-        for server in started:
-            server.stop()
+    # Stopped before the database fixture drops the schema: no connection is left to it.
+    with running(APP, store_env, count=2) as (a, b):
+        yield a, b
 
 
 def post(server: Server, route: str, body: Any = None, **headers: str) -> requests.Response:

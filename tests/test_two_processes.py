@@ -9,54 +9,20 @@ without it under ``CI``.
 from __future__ import annotations
 
 import os
-import select
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 import requests
 
 from .conftest import SECRET
+from .processes import Server, init_app, running
 from .test_concurrency import require_postgres
 
-APP = Path(__file__).resolve().parent / "apps" / "db_app.py"
-ROOT = APP.parent.parent.parent
+APP = "tests.apps.db_app"
 COOKIE = "authjs.session-token"
 REVOKE_TOKEN = "revoke-test-0123456789"
-START_TIMEOUT = 20.0
 HTTP_TIMEOUT = 10.0
-
-
-@dataclass
-class Server:
-    """One running ``db_app.py serve`` process and where it answers."""
-
-    url: str
-    process: subprocess.Popen[str] = field(repr=False)
-    stderr: IO[str] = field(repr=False)
-
-    def log(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read()
-
-    def stop(self) -> None:
-        """Terminate the process (kill it if it lingers) and close its pipes."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.stderr.close()
 
 
 def app_env(database_url: str) -> dict[str, str]:
@@ -68,67 +34,15 @@ def app_env(database_url: str) -> dict[str, str]:
     }
 
 
-def launch(database_url: str) -> Server:
-    """Start ``db_app.py serve``; :func:`wait_ready` tells where it answers."""
-    # stderr (the request log) goes to a file nobody needs to drain.
-    stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - Server closes it
-    process = subprocess.Popen(
-        [sys.executable, str(APP), "serve"],
-        cwd=ROOT,
-        env=app_env(database_url),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-        encoding="utf-8",
-    )
-    return Server("", process, stderr)
-
-
-def wait_ready(server: Server) -> None:
-    """Wait for the ``READY <url>`` line, then for a first answer; raise with its log if not."""
-    process = server.process
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    line = ""
-    while process.poll() is None and time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
-        if ready:
-            line = process.stdout.readline()
-            break
-    if line.startswith("READY "):
-        server.url = line.removeprefix("READY ").strip()
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{server.url}/pid", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-    raise RuntimeError(f"db_app.py did not get ready (stdout: {line!r}); stderr:\n{server.log()}")
-
-
 @pytest.fixture
 def servers(database_url: str) -> Iterator[tuple[Server, Server]]:
     """Two processes of the app on one fresh schema, tables made once before they start."""
     require_postgres(database_url, "two server processes share a database server, not a file")
-    subprocess.run(
-        [sys.executable, str(APP), "init"],
-        cwd=ROOT,
-        env=app_env(database_url),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    started: list[Server] = []
-    try:
-        started.extend(launch(database_url) for _ in range(2))  # they start side by side
-        for server in started:
-            wait_ready(server)
-        yield started[0], started[1]
-    finally:
-        # Before the database fixture drops the schema: no connection is left to it.
-        for server in started:
-            server.stop()
+    env = app_env(database_url)
+    init_app(APP, env)
+    # Stopped before the database fixture drops the schema: no connection is left to it.
+    with running(APP, env, count=2) as (a, b):
+        yield a, b
 
 
 def sign_in(server: Server, email: str) -> str:

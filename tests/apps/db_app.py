@@ -7,9 +7,9 @@ Configured by the environment, so several processes can share one database and s
 - ``REVOKE_TOKEN``: what the ``X-Test-Revoke`` header of ``POST /revoke/<user_id>`` must be
   (without it, the route refuses everything).
 
-``python tests/apps/db_app.py init`` creates the tables and the users ``ann@example.com``
+``python -m tests.apps.db_app init`` creates the tables and the users ``ann@example.com``
 (id ``u1``) and ``ben@example.com`` (``u2``), password ``pw``, then exits.
-``python tests/apps/db_app.py serve`` serves on a free 127.0.0.1 port and prints
+``python -m tests.apps.db_app serve`` serves on a free 127.0.0.1 port and prints
 ``READY http://127.0.0.1:<port>`` once it accepts connections.
 """
 
@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import hmac
 import os
-import sys
 from typing import Any
 
 from flask import Flask, abort, g, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
-from werkzeug.serving import make_server
 
 from flask_sessionext import AuthExt, login_required
 from flask_sessionext.adapters import SQLAlchemyAdapter
 from flask_sessionext.providers import Credentials
+
+from .serve import main
 
 PASSWORD = "pw"
 USERS = [
@@ -93,15 +93,5 @@ def init(app: Flask) -> None:
             adapter.create_user(user)
 
 
-def serve(app: Flask) -> None:
-    """Serve on a free loopback port; say where on stdout once the socket listens."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    print(f"READY http://127.0.0.1:{server.port}", flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
-    if command not in ("init", "serve"):
-        sys.exit(f"usage: {sys.argv[0]} [init|serve]")
-    (init if command == "init" else serve)(create_app())
+    main(create_app, init)

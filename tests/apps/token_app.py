@@ -13,26 +13,26 @@ one secret:
   (10 s) so a test can step past it without waiting long.
 
 The Credentials provider accepts ``alice`` / ``pw``; the ``jwt`` and ``session`` callbacks add
-her role. ``python tests/apps/token_app.py init`` creates the tables (``database`` only) and
-exits; ``python tests/apps/token_app.py serve`` serves on a free 127.0.0.1 port and prints
+her role. ``python -m tests.apps.token_app init`` creates the tables (``database`` only) and
+exits; ``python -m tests.apps.token_app serve`` serves on a free 127.0.0.1 port and prints
 ``READY http://127.0.0.1:<port>`` once it accepts connections.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from flask import Flask, g, jsonify
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
-from werkzeug.serving import make_server
 
 from flask_sessionext import AuthExt, get_token, login_required
 from flask_sessionext.adapters import SQLAlchemyAdapter
 from flask_sessionext.providers import Credentials
 from flask_sessionext.token_store import RedisTokenStore
+
+from .serve import main
 
 USERS = {"alice": {"id": "1", "name": "Alice", "email": "alice@example.com", "role": "admin"}}
 PASSWORD = "pw"
@@ -113,15 +113,5 @@ def init(app: Flask) -> None:
             db.create_all()
 
 
-def serve(app: Flask) -> None:
-    """Serve on a free loopback port; say where on stdout once the socket listens."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    print(f"READY http://127.0.0.1:{server.port}", flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
-    if command not in ("init", "serve"):
-        sys.exit(f"usage: {sys.argv[0]} [init|serve]")
-    (init if command == "init" else serve)(create_app())
+    main(create_app, init)
