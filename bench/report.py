@@ -31,13 +31,107 @@ def _request_table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _decode_table(decodes: Sequence[dict[str, Any]]) -> list[str]:
-    lines = ["| decoder | median ops/s | min-max ops/s |", "|---|---:|---:|"]
+    authjs = any("ratio_to_authjs" in row for row in decodes)
+    lines = [
+        "| decoder | median ops/s | min-max ops/s |"
+        + (" ratio to @auth/core (median) | ratio min-max |" if authjs else ""),
+        "|---|---:|---:|" + ("---:|---:|" if authjs else ""),
+    ]
     for row in decodes:
         ops = row["ops"]
+        line = f"| {row['label']} | {ops['median']:.0f} | {ops['min']:.0f}-{ops['max']:.0f} |"
+        if authjs:
+            ratio = row["ratio_to_authjs"]
+            line += f" {ratio['median']:.1f}x | {ratio['min']:.1f}-{ratio['max']:.1f} |"
+        lines.append(line)
+    return lines
+
+
+def _signin_table(signins: Sequence[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| strategy | median sign-ins/s | min-max sign-ins/s | median ms per sign-in |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in signins:
+        rate = row["rate"]
         lines.append(
-            f"| {row['label']} | {ops['median']:.0f} | {ops['min']:.0f}-{ops['max']:.0f} |"
+            f"| {row['label']} | {rate['median']:.0f} | {rate['min']:.0f}-{rate['max']:.0f} "
+            f"| {1000 / rate['median']:.2f} |"
         )
     return lines
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2**20:.1f} MiB"
+
+
+def _memory_lines(memory: dict[str, Any]) -> list[str]:
+    cache = memory["cache"]
+    samples = ", ".join(
+        f"{point['requests']:,}: {point['rss'] / 2**20:.1f}" for point in memory["samples"]
+    )
+    return [
+        f"{memory['requests']:,} requests over {memory['distinct']:,} distinct session cookies "
+        f"(each a real token, cycled in order), JWT strategy as WSGI, {memory['seconds']} s.",
+        "",
+        f"- RSS before the first request {_mib(memory['rss_start'])}; after "
+        f"{memory['first_requests']:,} requests (the token cache full) "
+        f"{_mib(memory['rss_first'])}, at the end {_mib(memory['rss_last'])}: "
+        f"{memory['rss_growth'] / 2**20:+.1f} MiB ({'flat' if memory['flat'] else 'GROWING'}; "
+        f"flat means at most {_mib(memory['flat_bytes'])}); highest sample "
+        f"{_mib(memory['rss_highest'])}.",
+        f"- RSS in MiB after N requests: {samples}.",
+        f"- Decoded-token cache: {cache['currsize']} entries of at most {cache['maxsize']} "
+        f"(`TOKEN_CACHE_SIZE` {cache['configured']}), {cache['hits']:,} hits, "
+        f"{cache['misses']:,} misses: {'bounded' if memory['bounded'] else 'NOT bounded'}.",
+    ]
+
+
+def _http_table(http: dict[str, Any]) -> list[str]:
+    lines = [
+        "| app | requests/s (mean) | ratio to bare Flask | requests/s per run | p50 ms per run "
+        "| p99 ms per run | requests | errors | worker CPU µs/request | ratio | Set-Cookie |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for row in http["rows"]:
+        rps = " / ".join(f"{value:.0f}" for value in row["rps_runs"])
+        p50 = " / ".join(f"{lat['p50'] / 1000:.2f}" for lat in row["latency_runs_us"])
+        p99 = " / ".join(f"{lat['p99'] / 1000:.2f}" for lat in row["latency_runs_us"])
+        lines.append(
+            f"| {row['label']} | {row['rps']:.0f} | {row['ratio']:.2f}x | {rps} | {p50} | {p99} "
+            f"| {row['requests']} | {row['errors']} | {row['worker_cpu_us']:.0f} "
+            f"| {row['worker_cpu_ratio']:.2f}x | {'yes' if row['set_cookie'] else 'no'} |"
+        )
+    return lines
+
+
+def _http_lines(http: dict[str, Any]) -> list[str]:
+    plan = http["plan"]
+    cpu = [run["cpu"] for row in http["rows"] for run in row["runs"]]
+    workers = sum(c["workers"] for c in cpu) / len(cpu)
+    wrk = sum(c["wrk"] for c in cpu) / len(cpu)
+    return [
+        f"gunicorn, {plan['workers']} sync workers on 127.0.0.1, each app loaded by "
+        f"`wrk -t{plan['threads']} -c{plan['connections']} -d{plan['duration']}s --latency` "
+        f"after a {plan['warmup']} s untimed warm-up; {plan['passes']} passes over the apps, "
+        "every other one in reverse order (bare Flask first and last), so each app ran "
+        f"{plan['passes']} times: requests/s is the mean of its runs, the ratio that over bare "
+        "Flask's mean. Sync workers close the connection after every response, so each "
+        "request is a new TCP connection.",
+        "",
+        f"wrk, gunicorn's master and workers (and PostgreSQL, for its app) share the machine's "
+        f"{http['cpu_count']} CPUs: in a {plan['duration']} s run the workers used "
+        f"{workers:.1f} CPU s and wrk {wrk:.1f} on average, of "
+        f"{http['cpu_count'] * plan['duration']} available. The worker CPU column is the "
+        "workers' CPU time per request: the server's own cost, less sensitive than "
+        "requests/s to how the CPUs were shared.",
+        "",
+        *_http_table(http),
+        "",
+        f"Each app was checked with {plan['checks']} requests before and after each load (200, "
+        "the user's name, no Set-Cookie from flask-sessionext); wrk reported no errors and its "
+        "bytes read match that many checked responses.",
+    ]
 
 
 def _machine(machine: dict[str, Any]) -> list[str]:
@@ -55,31 +149,59 @@ def _sentence(text: str) -> str:
 
 
 def write_markdown(results: dict[str, Any], path: Path) -> None:
-    """The tables of a run, the machine it ran on, how busy it was, and the target verdict."""
+    """The tables of a run, the machine it ran on, how busy it was, and the target verdicts."""
     plan = results["plan"]
     lines = [
-        "# Protected GET, cost relative to bare Flask",
+        "# Benchmark results",
+        "",
+        *_machine(results["machine"]),
+        f"- {_sentence(busy_line(results))}: a CPU time of the WSGI part well below its wall "
+        "time (PostgreSQL's share aside), or a load above the CPU count, means other work "
+        "competed with the run and the ratios are less sure.",
+        "",
+        "## Targets",
+        "",
+        *(f"- {target_line(target)}." for target in results["targets"]),
+        "",
+        "## Protected GET as WSGI, cost relative to bare Flask",
         "",
         f"{plan['reps']} repetitions, interleaved; {plan['calls']} requests per variant per "
         f"repetition, {plan['warmup']} untimed warm-up calls each. Ratios are taken within each "
         "repetition. Method: bench/README.md.",
         "",
-        *_machine(results["machine"]),
-        f"- {_sentence(busy_line(results))}: a CPU time well below the wall time, or a load "
-        "above the CPU count, means other work competed with the run and the ratios are less sure.",
-        "",
         *_request_table(results["requests"]),
-        "",
-        f"Token decode alone, {plan['decodes']} decodes per repetition:",
-        "",
-        *_decode_table(results["decode"]),
         "",
         *(
             f"- {line} (checked in the run)."
             for line in set_cookie_lines(results["requests"], results["no_set_cookie"])
         ),
         "",
-        *(f"- {target_line(target)}." for target in results["targets"]),
+        "## Over HTTP: gunicorn and wrk",
+        "",
+        *(_http_lines(results["http"]) if results.get("http") else ["Not in this run."]),
+        "",
+        "## Token decode alone",
+        "",
+        f"{plan['decodes']} decodes per Python decoder per repetition, "
+        f"{plan['node_decodes']} for @auth/core (single flight: each awaited before the next), "
+        f"{plan['reps']} repetitions, the decoders taking turns; one token, encoded once.",
+        "",
+        *_decode_table(results["decode"]),
+        "",
+        "## Credentials sign-in",
+        "",
+        f"`POST /api/auth/callback/credentials` (CSRF check, `authorize`, session token or row, "
+        f"302) after one `GET /api/auth/csrf`, as WSGI; {plan['signins']} sign-ins per "
+        f"strategy per repetition, {plan['reps']} repetitions.",
+        "",
+        *_signin_table(results["signin"]),
+        "",
+        "## Memory",
+        "",
+        *(_memory_lines(results["memory"]) if results.get("memory") else ["Not in this run."]),
+        "",
+        "## Notes",
+        "",
         *(f"- {note}." for note in results["notes"]),
         "",
     ]
@@ -87,7 +209,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
 
 
 def write_chart(results: dict[str, Any], path: Path) -> None:
-    """Median ratio to bare Flask per variant, min-max as error bars, the target as a line.
+    """Bar charts: WSGI cost ratio, HTTP requests/s ratio, decodes/s, each with its target.
 
     matplotlib is imported here, so smoke runs do not need it.
     """
@@ -97,36 +219,123 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = results["requests"]
+    http = results.get("http")
+    decodes = results["decode"]
+    heights = [len(rows), len(http["rows"]) if http else 0, len(decodes)]
+    fig, axes = plt.subplots(
+        len([h for h in heights if h]),
+        1,
+        figsize=(10, 2.4 + 0.42 * sum(heights)),
+        layout="constrained",
+        height_ratios=[h + 1.5 for h in heights if h],
+    )
+    axes = list(axes)
+    _wsgi_panel(axes.pop(0), results)
+    if http:
+        _http_panel(axes.pop(0), http)
+    _decode_panel(axes.pop(0), decodes)
+    machine = results["machine"]
+    fig.suptitle(
+        f"flask-sessionext benchmark, Python {machine['python']}, {machine['cpu_count']} CPUs "
+        f"(git {machine['revision']})",
+        fontsize=10,
+    )
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _color(key: str) -> str:
+    return "#dd8452" if key.startswith(("sessionext", "signin")) else "#4c72b0"
+
+
+def _wsgi_panel(ax: Any, results: dict[str, Any]) -> None:
+    rows = results["requests"]
     labels = [row["label"] for row in rows]
     medians = [row["ratio"]["median"] for row in rows]
     below = [row["ratio"]["median"] - row["ratio"]["min"] for row in rows]
     above = [row["ratio"]["max"] - row["ratio"]["median"] for row in rows]
-    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(rows)), layout="constrained")
     positions = range(len(rows))
-    colors = ["#dd8452" if row["key"].startswith("sessionext") else "#4c72b0" for row in rows]
+    colors = [_color(row["key"]) for row in rows]
     ax.barh(positions, medians, xerr=[below, above], color=colors, capsize=3)
     for y, row in zip(positions, rows, strict=True):
         ratio = row["ratio"]
         ax.text(ratio["max"], y, f"  {ratio['median']:.2f}x", va="center", fontsize=8)
     ax.axvline(1.0, color="grey", linewidth=0.8)
-    limits = sorted({target["max_ratio"] for target in results["targets"]})
+    targets = [t for t in results["targets"] if t.get("group") == "wsgi"]
+    limits = sorted({t["max_ratio"] for t in targets})
     for limit, style in zip(limits, ["--", ":", "-."], strict=False):
-        names = ", ".join(t["label"] for t in results["targets"] if t["max_ratio"] == limit)
+        names = ", ".join(t["label"] for t in targets if t["max_ratio"] == limit)
         ax.axvline(
             limit, color="#c44e52", linestyle=style, linewidth=1, label=f"target {limit}x: {names}"
         )
     ax.set_xlim(0, max(row["ratio"]["max"] for row in rows) * 1.12)
-    ax.set_yticks(list(positions), labels)
+    ax.set_yticks(list(positions), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("time per request / bare Flask (median of repetitions; bars: min-max)")
-    machine = results["machine"]
-    ax.set_title(
-        f"Protected GET as WSGI, Python {machine['python']}, {machine['cpu_count']} CPUs",
-        fontsize=10,
+    ax.set_xlabel(
+        "protected GET as WSGI: time per request / bare Flask (median of repetitions; "
+        "bars: min-max; lower is better)",
+        fontsize=8,
     )
-    fig.legend(loc="outside lower center", fontsize=8)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.legend(loc="upper right", fontsize=7)
+
+
+def _http_panel(ax: Any, http: dict[str, Any]) -> None:
+    from http_load import HTTP_TARGET
+
+    rows = http["rows"]
+    positions = range(len(rows))
+    ratios = [row["ratio"] for row in rows]
+    ax.barh(positions, ratios, color=[_color(row["key"]) for row in rows])
+    for y, row in zip(positions, rows, strict=True):
+        ax.plot(row["ratio_runs"], [y] * len(row["ratio_runs"]), "k.", markersize=4)
+    for y, row in zip(positions, rows, strict=True):
+        ax.text(
+            max(row["ratio_runs"]),
+            y,
+            f"  {row['ratio']:.2f}x ({row['rps']:.0f}/s)",
+            va="center",
+            fontsize=8,
+        )
+    ax.axvline(
+        HTTP_TARGET,
+        color="#c44e52",
+        linestyle="--",
+        linewidth=1,
+        label=f"target >= {HTTP_TARGET}x (flask-sessionext)",
+    )
+    ax.set_xlim(0, max(ratios) * 1.3)
+    ax.set_yticks(list(positions), [row["label"] for row in rows], fontsize=8)
+    ax.invert_yaxis()
+    plan = http["plan"]
+    ax.set_xlabel(
+        f"over HTTP: requests/s / bare Flask's (gunicorn {plan['workers']} sync workers, "
+        f"wrk -t{plan['threads']} -c{plan['connections']} -d{plan['duration']}s, same "
+        f"{http['cpu_count']} CPUs; dots: each run; higher is better)",
+        fontsize=8,
+    )
+    ax.legend(loc="lower right", fontsize=7)
+
+
+def _decode_panel(ax: Any, decodes: Sequence[dict[str, Any]]) -> None:
+    positions = range(len(decodes))
+    medians = [row["ops"]["median"] for row in decodes]
+    below = [row["ops"]["median"] - row["ops"]["min"] for row in decodes]
+    above = [row["ops"]["max"] - row["ops"]["median"] for row in decodes]
+    colors = [_color(row["key"]) for row in decodes]
+    ax.barh(positions, medians, xerr=[below, above], color=colors, capsize=3)
+    for y, row in zip(positions, decodes, strict=True):
+        text = f"  {row['ops']['median']:.0f}/s"
+        if "ratio_to_authjs" in row:
+            text += f" ({row['ratio_to_authjs']['median']:.1f}x @auth/core)"
+        ax.text(row["ops"]["max"], y, text, va="center", fontsize=8)
+    ax.set_xlim(0, max(row["ops"]["max"] for row in decodes) * 1.45)
+    ax.set_yticks(list(positions), [row["label"] for row in decodes], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(
+        "token decode alone: decodes/s (median; bars: min-max; target: sessionext >= 10x "
+        "@auth/core; higher is better)",
+        fontsize=8,
+    )
 
 
 def print_table(rows: Sequence[dict[str, Any]]) -> None:
@@ -145,19 +354,52 @@ def print_decodes(decodes: Sequence[dict[str, Any]]) -> None:
     """The decode microbenchmark, plain text, on stdout."""
     for row in decodes:
         ops = row["ops"]
+        ratio = row.get("ratio_to_authjs")
+        versus = f", {ratio['median']:.1f}x @auth/core" if ratio else ""
         print(
-            f"{row['label']:52} {ops['median']:9.0f} ops/s "
-            f"(min {ops['min']:.0f}, max {ops['max']:.0f})"
+            f"{row['label']:58} {ops['median']:9.0f} ops/s "
+            f"(min {ops['min']:.0f}, max {ops['max']:.0f}{versus})"
+        )
+
+
+def print_signins(signins: Sequence[dict[str, Any]]) -> None:
+    """Credentials sign-ins per second, plain text, on stdout."""
+    for row in signins:
+        rate = row["rate"]
+        print(
+            f"sign-in, {row['label']:40} {rate['median']:7.0f}/s "
+            f"(min {rate['min']:.0f}, max {rate['max']:.0f}; {1000 / rate['median']:.2f} ms each)"
+        )
+
+
+def print_memory(memory: dict[str, Any]) -> None:
+    """The memory part, plain text, on stdout."""
+    for line in _memory_lines(memory):
+        if line:
+            print(line.removeprefix("- "))
+
+
+def print_http(http: dict[str, Any]) -> None:
+    """The HTTP table, plain text, on stdout."""
+    print(
+        f"{'over HTTP':42} {'requests/s':>16} {'ratio':>6} {'p50 ms':>11} {'p99 ms':>11} "
+        f"{'worker us/req':>13} {'ratio':>6}"
+    )
+    for row in http["rows"]:
+        rps = "/".join(f"{value:.0f}" for value in row["rps_runs"])
+        p50 = "/".join(f"{lat['p50'] / 1000:.1f}" for lat in row["latency_runs_us"])
+        p99 = "/".join(f"{lat['p99'] / 1000:.1f}" for lat in row["latency_runs_us"])
+        print(
+            f"{row['label']:42} {rps:>16} {row['ratio']:6.2f} {p50:>11} {p99:>11} "
+            f"{row['worker_cpu_us']:13.0f} {row['worker_cpu_ratio']:6.2f}"
         )
 
 
 def target_line(target: dict[str, Any]) -> str:
     """One line saying whether a target is met."""
     verdict = "met" if target["met"] else "NOT met"
-    return (
-        f"target {target['label']} <= {target['max_ratio']}x bare Flask: {verdict} "
-        f"(median ratio {target['ratio']:.2f}x)"
-    )
+    goal = f" {target['goal']}" if target["goal"] else ""
+    return f"target {target['what']}{goal}: {verdict} ({target['shown']})"
 
 
 def set_cookie_lines(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
@@ -170,10 +412,15 @@ def set_cookie_lines(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> lis
 
 
 def busy_line(results: dict[str, Any]) -> str:
-    """Wall and CPU time of the run and the load around it: how contended the machine was."""
-    load = results["load_average"]
+    """Wall and CPU time of the WSGI part and the load around it: how contended the machine was.
+
+    Only the WSGI part runs in this process alone; the other parts wait on Node, gunicorn,
+    wrk or PostgreSQL, so their CPU time is not this process's.
+    """
+    load, wsgi = results["load_average"], results["wsgi"]
     return (
-        f"run took {results['seconds']} s wall, {results['cpu_seconds']} s CPU; "
-        f"1-min load average {load['start']} at start, {load['end']} at end "
+        f"run took {results['seconds']} s wall; its WSGI part {wsgi['seconds']} s wall, "
+        f"{wsgi['cpu_seconds']} s CPU; 1-min load average {load['start']} at start, "
+        f"{wsgi['load_average_end']} after the WSGI part, {load['end']} at end "
         f"({results['machine']['cpu_count']} CPUs)"
     )

@@ -1,9 +1,13 @@
-"""Cost of a protected GET per auth library, relative to bare Flask, in one process.
+"""Cost of auth per request, relative to bare Flask: in one process, over HTTP, and around it.
 
 Usage (from the repository root)::
 
     .venv/bin/python bench/run.py            # full run, writes bench/results/
     .venv/bin/python bench/run.py --smoke    # a few hundred requests per app; checks only
+    .venv/bin/python bench/run.py --http     # only: gunicorn (2 sync workers) loaded by wrk
+    .venv/bin/python bench/run.py --decode   # only: token decode, with @auth/core in Node
+    .venv/bin/python bench/run.py --signin   # only: credentials sign-ins per second
+    .venv/bin/python bench/run.py --memory   # only: RSS over many requests, many cookies
     .venv/bin/python bench/run.py --profile  # cProfile of 20000 warm flask-sessionext calls
     .venv/bin/python bench/run.py --profile db-postgres  # ... on the database strategy
 
@@ -17,7 +21,6 @@ import argparse
 import cProfile
 import gc
 import io
-import json
 import os
 import platform
 import pstats
@@ -25,17 +28,22 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from joserfc import jwe
+from decode import AUTHJS_KEY, run_decodes
+from http_load import HTTP_TARGET, HttpFailure, HttpPlan, http_missing, run_http, served_apps
+from memory import MemoryFailure, run_memory
 from report import (
     busy_line,
     print_decodes,
+    print_http,
+    print_memory,
+    print_signins,
     print_table,
     set_cookie_lines,
     target_line,
@@ -43,15 +51,13 @@ from report import (
     write_json,
     write_markdown,
 )
+from signin import SignInFailure, run_signins, signin_apps
 from variants import (
     NAME,
-    SECRET,
-    SESSION_COOKIE,
     Environ,
     Variant,
     WSGIApp,
     all_variants,
-    fresh_tokens,
     postgres_url,
     sessionext_app,
     sessionext_db,
@@ -59,8 +65,6 @@ from variants import (
     sessionext_warm,
     sqlite_url,
 )
-
-from flask_sessionext.jwt import decode, derive_key
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: DESIGN.md section 9: the JWT strategy costs at most 1.3x bare Flask, the database strategy
@@ -71,6 +75,9 @@ TARGETS = {
     "sessionext_db_sqlite": 2.5,
     "sessionext_db_postgres": 2.5,
 }
+#: DESIGN.md section 9 / the benchmark issue: flask_sessionext.jwt.decode at least this many
+#: times as many decodes per second as @auth/core's decode() in Node, single flight.
+DECODE_TARGET = 10.0
 #: Untimed, fully recorded calls per variant, before and after the timed ones.
 CHECK_CALLS = 20
 PACKAGES = (
@@ -83,6 +90,7 @@ PACKAGES = (
     "flask-sqlalchemy",
     "sqlalchemy",
     "psycopg",
+    "gunicorn",
     "flask-sessionext",
 )
 
@@ -92,7 +100,10 @@ class Plan:
     """How much to run.
 
     ``calls`` requests per variant per repetition, timed in ``slices`` interleaved rounds;
-    ``warmup`` untimed calls per variant first; ``decodes`` per decoder per repetition.
+    ``warmup`` untimed calls per variant first; ``decodes`` per Python decoder per repetition
+    and ``node_decodes`` for @auth/core (``0``: left out); ``signins`` per app per repetition;
+    ``memory_requests`` over ``memory_cookies`` distinct cookies (``0``: left out); ``http``
+    whether the gunicorn + wrk part runs.
     """
 
     calls: int
@@ -100,10 +111,37 @@ class Plan:
     slices: int
     warmup: int
     decodes: int
+    node_decodes: int
+    signins: int
+    memory_requests: int
+    memory_cookies: int
+    http: bool
 
 
-FULL = Plan(calls=8000, reps=5, slices=4, warmup=500, decodes=3000)
-SMOKE = Plan(calls=60, reps=5, slices=1, warmup=20, decodes=50)
+FULL = Plan(
+    calls=8000,
+    reps=5,
+    slices=4,
+    warmup=500,
+    decodes=3000,
+    node_decodes=2000,
+    signins=500,
+    memory_requests=200_000,
+    memory_cookies=100_000,
+    http=True,
+)
+SMOKE = Plan(
+    calls=60,
+    reps=5,
+    slices=1,
+    warmup=20,
+    decodes=50,
+    node_decodes=0,
+    signins=20,
+    memory_requests=3000,
+    memory_cookies=1500,
+    http=False,
+)
 
 
 class StatusCounter:
@@ -268,56 +306,6 @@ def request_rows(
     return rows
 
 
-def decoders(token: str) -> list[tuple[str, str, Callable[[], Any]]]:
-    """The token decoders compared: flask-sessionext's ``decode`` and bare joserfc.
-
-    Both use a key derived once (``derive_key`` is cached); neither caches decoded tokens.
-    ``decode`` also matches the ``kid`` and validates ``exp``/``nbf``/``iat``.
-    """
-    key, _kid = derive_key(SECRET, SESSION_COOKIE)
-    algorithms = ["dir", "A256CBC-HS512"]
-
-    def sessionext_decode() -> Any:
-        return decode(token, secret=SECRET, salt=SESSION_COOKIE)
-
-    def joserfc_decode() -> Any:
-        return json.loads(jwe.decrypt_compact(token, key, algorithms=algorithms).plaintext or b"")
-
-    return [
-        ("sessionext_decode", "flask_sessionext.jwt.decode", sessionext_decode),
-        ("joserfc_decode", "joserfc decrypt_compact + json.loads, cached key", joserfc_decode),
-    ]
-
-
-def time_calls(fn: Callable[[], Any], count: int) -> float:
-    """Calls per second of ``fn`` over ``count`` calls, collector paused as for requests."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        for _ in range(count):
-            fn()
-        return count / ((time.perf_counter_ns() - start) / 1e9)
-    finally:
-        gc.enable()
-
-
-def run_decodes(plan: Plan) -> list[dict[str, Any]]:
-    """Token decodes per second, each decoder once per repetition, interleaved."""
-    token = fresh_tokens(1)[0]
-    candidates = decoders(token)
-    rates: dict[str, list[float]] = {key: [] for key, _, _ in candidates}
-    for fn in (fn for _, _, fn in candidates):
-        time_calls(fn, plan.warmup)
-    for _ in range(plan.reps):
-        for key, _, fn in candidates:
-            rates[key].append(time_calls(fn, plan.decodes))
-    return [
-        {"key": key, "label": label, "ops_per_s": rates[key], "ops": summarize(rates[key])}
-        for key, label, _ in candidates
-    ]
-
-
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo, or what ``platform`` knows."""
     try:
@@ -416,8 +404,12 @@ def profile_warm(which: str = "jwt", calls: int = 20000, top: int = 15) -> None:
         raise SystemExit(f"non-200 answers while profiling: {sorted(set(counter.failures))}")
 
 
+#: The parts that ``--http``, ``--decode``, ``--signin`` and ``--memory`` run alone.
+PARTS = ("http", "decode", "signin", "memory")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command line: ``--smoke``, ``--profile``, and overrides of the plan."""
+    """Command line: the mode (full by default), and overrides of the plan."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true", help="a quick check; no timing asserted")
@@ -428,46 +420,142 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=PROFILES,
         help="cProfile warm sessionext calls: jwt (default), db-sqlite or db-postgres",
     )
+    for part, text in (
+        ("http", "only the HTTP part: gunicorn, 2 sync workers, loaded by wrk"),
+        ("decode", "only the token decode part, @auth/core in Node included"),
+        ("signin", "only the credentials sign-in part"),
+        ("memory", "only the memory part (RSS over many requests and distinct cookies)"),
+    ):
+        mode.add_argument(f"--{part}", action="store_true", help=f"{text}; prints, writes nothing")
     parser.add_argument("--calls", type=int, help="requests per variant per repetition")
     parser.add_argument("--reps", type=int, help="repetitions (default 5)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where full mode writes")
+    parser.add_argument("--http-duration", type=int, help="seconds of wrk per app (default 10)")
+    parser.add_argument("--memory-requests", type=int, help="requests of the memory part")
+    parser.add_argument("--memory-cookies", type=int, help="distinct cookies of the memory part")
+    parser.add_argument("--no-http", action="store_true", help="leave the HTTP part out")
+    parser.add_argument("--no-memory", action="store_true", help="leave the memory part out")
     return parser.parse_args(argv)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
-    """The full or smoke plan, with ``--calls``/``--reps`` applied."""
+    """The full or smoke plan, with the command line's overrides applied."""
     plan = SMOKE if args.smoke else FULL
-    return Plan(
+    return replace(
+        plan,
         calls=args.calls or plan.calls,
         reps=args.reps or plan.reps,
-        slices=plan.slices,
-        warmup=plan.warmup,
-        decodes=plan.decodes,
+        memory_requests=0 if args.no_memory else args.memory_requests or plan.memory_requests,
+        memory_cookies=args.memory_cookies or plan.memory_cookies,
+        http=plan.http and not args.no_http,
     )
 
 
-def target_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Whether each flask-sessionext variant meets DESIGN.md's ratio; reported, never asserted."""
+def make_http_plan(args: argparse.Namespace) -> HttpPlan:
+    """How long wrk loads each app: ``--http-duration`` or 10 s."""
+    return replace(HttpPlan(), duration=args.http_duration or HttpPlan().duration)
+
+
+def target(
+    key: str, what: str, goal: str, value: float, shown: str, met: bool, **extra: Any
+) -> dict[str, Any]:
+    """One target's verdict: ``what`` should be ``goal``; it measured ``shown``."""
+    found = {"key": key, "what": what, "goal": goal, "value": value, "shown": shown, "met": met}
+    return found | extra
+
+
+def target_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Whether flask-sessionext meets each target; reported, never asserted.
+
+    A part left out of the run (PostgreSQL unreachable, no wrk, no Node) has no verdict.
+    """
     found = []
-    for row in rows:
+    for row in results["requests"]:
         limit = TARGETS.get(row["key"])
-        if limit is None:
-            continue
-        median = row["ratio"]["median"]
+        if limit is not None:
+            median = row["ratio"]["median"]
+            found.append(
+                target(
+                    row["key"],
+                    f"{row['label']}, protected GET as WSGI",
+                    f"<= {limit}x bare Flask's time",
+                    median,
+                    f"median ratio {median:.2f}x",
+                    median <= limit,
+                    group="wsgi",
+                    label=row["label"],
+                    max_ratio=limit,
+                )
+            )
+    for row in (results.get("http") or {}).get("rows", []):
+        if row["key"].startswith("sessionext"):
+            found.append(
+                target(
+                    f"http_{row['key']}",
+                    f"{row['label']}, over HTTP (gunicorn, 2 sync workers, wrk)",
+                    f">= {HTTP_TARGET}x bare Flask's requests/s",
+                    row["ratio"],
+                    f"{row['ratio']:.3f}x, {row['rps']:.0f} requests/s",
+                    row["ratio"] >= HTTP_TARGET,
+                    group="http",
+                )
+            )
+    decodes = {row["key"]: row for row in results["decode"]}
+    if AUTHJS_KEY in decodes:
+        ratio = decodes["sessionext_decode"]["ratio_to_authjs"]["median"]
         found.append(
-            {
-                "key": row["key"],
-                "label": row["label"],
-                "max_ratio": limit,
-                "ratio": median,
-                "met": median <= limit,
-            }
+            target(
+                "decode",
+                "flask_sessionext.jwt.decode",
+                f">= {DECODE_TARGET:g}x @auth/core decode()'s decodes/s (single flight)",
+                ratio,
+                f"median ratio {ratio:.1f}x",
+                ratio >= DECODE_TARGET,
+                group="decode",
+            )
+        )
+    http_rows = [row for row in (results.get("http") or {}).get("rows", []) if row["no_set_cookie"]]
+    cookies = sum(1 for row in [*results["requests"], *http_rows] if row["set_cookie"])
+    where = f"{len(results['no_set_cookie'])} flask-sessionext apps as WSGI" + (
+        f", {len(http_rows)} over HTTP" if http_rows else ""
+    )
+    found.append(
+        target(
+            "no_set_cookie",
+            "no Set-Cookie on an ordinary protected request",
+            "",
+            cookies,
+            f"none on {where}" if not cookies else f"{cookies} apps set a cookie",
+            cookies == 0,
+            group="cookie",
+        )
+    )
+    memory = results.get("memory")
+    if memory:
+        growth = memory["rss_growth"] / 2**20
+        cache = memory["cache"]
+        found.append(
+            target(
+                "memory",
+                f"memory over {memory['requests']:,} requests with {memory['distinct']:,} "
+                "distinct cookies",
+                "stays flat, token cache bounded",
+                growth,
+                f"RSS {growth:+.1f} MiB from the first sample to the last; token cache "
+                f"{cache['currsize']} of at most {cache['maxsize']} entries",
+                memory["flat"] and memory["bounded"],
+                group="memory",
+            )
         )
     return found
 
 
 class BenchFailure(Exception):
     """An app misbehaved: a non-200 answer, a wrong body, or a forbidden ``Set-Cookie``."""
+
+
+#: Every way a part of the run reports an app that misbehaved.
+FAILURES = (BenchFailure, HttpFailure, SignInFailure, MemoryFailure)
 
 
 def verified(variants: Sequence[Variant], when: str) -> dict[str, Check]:
@@ -478,17 +566,19 @@ def verified(variants: Sequence[Variant], when: str) -> dict[str, Check]:
     return checks
 
 
-def measure(plan: Plan, mode: str) -> dict[str, Any]:
-    """Check every app, time requests and decodes, and gather everything into one dict.
+def measure(plan: Plan, mode: str, http_plan: HttpPlan) -> dict[str, Any]:
+    """Check every app, time requests, decodes, sign-ins, memory and HTTP; gather it all.
 
     The apps are checked before and after the timed calls; the warm flask-sessionext
     responses must carry no ``Set-Cookie`` either time.
     """
     with ExitStack() as resources:
-        return measure_variants(plan, mode, resources)
+        return measure_variants(plan, mode, http_plan, resources)
 
 
-def measure_variants(plan: Plan, mode: str, resources: ExitStack) -> dict[str, Any]:
+def measure_variants(
+    plan: Plan, mode: str, http_plan: HttpPlan, resources: ExitStack
+) -> dict[str, Any]:
     """:func:`measure` with the databases of the run held open by ``resources``."""
     started, cpu_started, load_before = time.perf_counter(), time.process_time(), load_average()
     notes: list[str] = []
@@ -504,20 +594,89 @@ def measure_variants(plan: Plan, mode: str, resources: ExitStack) -> dict[str, A
     for key, result in after.items():
         before[key].set_cookie += result.set_cookie
     rows = request_rows(variants, timings, before)
+    wsgi = {
+        "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "load_average_end": load_average(),
+    }
     for line in set_cookie_lines(rows, variants_without_set_cookie(variants)):
         print(f"{line} (checked on {2 * CHECK_CALLS} untimed responses, before and after timing)")
-    return {
+    results: dict[str, Any] = {
         "mode": mode,
         "plan": asdict(plan),
         "machine": machine_info(),
         "notes": notes,
-        "targets": target_summary(rows),
         "no_set_cookie": variants_without_set_cookie(variants),
         "requests": rows,
-        "decode": run_decodes(plan),
+        "wsgi": wsgi,
+    }
+    results |= decode_part(plan, notes)
+    results |= signin_part(plan, resources)
+    results |= memory_part(plan)
+    results |= http_part(plan.http, http_plan, resources, notes)
+    results["targets"] = target_summary(results)
+    results |= {
         "seconds": round(time.perf_counter() - started, 1),
-        "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "load_average": {"start": load_before, "end": load_average()},
+    }
+    return results
+
+
+def decode_part(plan: Plan, notes: list[str]) -> dict[str, Any]:
+    """Token decodes per second: the Python decoders, and @auth/core when ``node_decodes``."""
+    print("token decode ...", flush=True)
+    rows, note = run_decodes(
+        plan.reps, plan.decodes, plan.warmup, plan.node_decodes > 0, plan.node_decodes
+    )
+    if note:
+        notes.append(note)
+        print(note, flush=True)
+    return {"decode": rows}
+
+
+def signin_part(plan: Plan, resources: ExitStack) -> dict[str, Any]:
+    """Credentials sign-ins per second on each strategy (SQLite and PostgreSQL for database)."""
+    print("credentials sign-in ...", flush=True)
+    apps, _note = signin_apps(resources, postgres=True)
+    return {"signin": run_signins(apps, plan.reps, plan.signins, max(5, plan.signins // 10))}
+
+
+def memory_part(plan: Plan) -> dict[str, Any]:
+    """RSS over ``memory_requests`` requests cycling ``memory_cookies`` cookies, if any."""
+    if not plan.memory_requests:
+        return {"memory": None}
+    print(
+        f"memory: {plan.memory_requests:,} requests over {plan.memory_cookies:,} distinct "
+        "cookies ...",
+        flush=True,
+    )
+    return {"memory": run_memory(plan.memory_requests, plan.memory_cookies)}
+
+
+def http_part(
+    wanted: bool, http_plan: HttpPlan, resources: ExitStack, notes: list[str]
+) -> dict[str, Any]:
+    """The apps under gunicorn loaded by wrk, when ``wanted`` and both are installed."""
+    if not wanted:
+        return {"http": None}
+    missing = http_missing()
+    if missing is not None:
+        note = f"HTTP part skipped: {missing}"
+        print(note, flush=True)
+        notes.append(note)
+        return {"http": None}
+    print(
+        f"HTTP: gunicorn ({http_plan.workers} sync workers) and wrk -t{http_plan.threads} "
+        f"-c{http_plan.connections} -d{http_plan.duration}s per app ...",
+        flush=True,
+    )
+    apps = served_apps(resources, notes)
+    return {
+        "http": {
+            "plan": asdict(http_plan),
+            "cpu_count": os.cpu_count(),
+            "rows": run_http(apps, http_plan),
+        }
     }
 
 
@@ -526,21 +685,56 @@ def variants_without_set_cookie(variants: Sequence[Variant]) -> list[str]:
     return [v.key for v in variants if v.no_set_cookie]
 
 
+def run_part(part: str, plan: Plan, http_plan: HttpPlan) -> int:
+    """``--http``, ``--decode``, ``--signin`` or ``--memory``: that part alone, printed."""
+    notes: list[str] = []
+    with ExitStack() as resources:
+        if part == "http":
+            if (missing := http_missing()) is not None:
+                print(f"cannot run the HTTP part: {missing}", file=sys.stderr)
+                return 1
+            http = http_part(True, http_plan, resources, notes)["http"]
+            print_http(http)
+            for row in http["rows"]:
+                if row["key"].startswith("sessionext"):
+                    verdict = "met" if row["ratio"] >= HTTP_TARGET else "NOT met"
+                    print(f"target {row['label']} >= {HTTP_TARGET}x bare Flask: {verdict}")
+        elif part == "decode":
+            print_decodes(decode_part(plan, notes)["decode"])
+        elif part == "signin":
+            print_signins(signin_part(plan, resources)["signin"])
+        else:
+            print_memory(memory_part(plan)["memory"])
+    for note in notes:
+        print(note)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen mode; exit status 1 when an app misbehaved. Timings are never asserted."""
     args = parse_args(argv)
     if args.profile:
         profile_warm(args.profile)
         return 0
+    plan, http_plan = make_plan(args), make_http_plan(args)
     try:
-        results = measure(make_plan(args), "smoke" if args.smoke else "full")
-    except BenchFailure as failure:
-        print("FAILED:\n  " + "\n  ".join(failure.args[0]), file=sys.stderr)
+        for part in PARTS:
+            if getattr(args, part):
+                return run_part(part, plan, http_plan)
+        results = measure(plan, "smoke" if args.smoke else "full", http_plan)
+    except FAILURES as failure:
+        lines = failure.args[0] if isinstance(failure.args[0], list) else [str(failure)]
+        print("FAILED:\n  " + "\n  ".join(lines), file=sys.stderr)
         return 1
     print_table(results["requests"])
     print_decodes(results["decode"])
-    for target in results["targets"]:
-        print(target_line(target))
+    print_signins(results["signin"])
+    if results["memory"]:
+        print_memory(results["memory"])
+    if results["http"]:
+        print_http(results["http"])
+    for item in results["targets"]:
+        print(target_line(item))
     for note in results["notes"]:
         print(note)
     print(busy_line(results))

@@ -114,7 +114,7 @@ def new_client(app: Flask) -> FlaskClient:
     return client
 
 
-def bare_flask() -> Variant:
+def bare_flask_app() -> Flask:
     """The floor: routing and a constant answer, no cookie, no auth."""
     app = Flask("bare")
 
@@ -122,10 +122,15 @@ def bare_flask() -> Variant:
     def me() -> str:
         return NAME
 
-    return Variant("bare", "bare Flask", app, repeated(build_environ()))
+    return app
 
 
-def flask_session() -> Variant:
+def bare_flask() -> Variant:
+    """:func:`bare_flask_app` and a request without a cookie."""
+    return Variant("bare", "bare Flask", bare_flask_app(), repeated(build_environ()))
+
+
+def flask_session_app() -> Flask:
     """Flask's own signed-cookie session (itsdangerous, HMAC-SHA1 over JSON)."""
     app = Flask("flask_session")
     app.secret_key = SECRET
@@ -142,9 +147,24 @@ def flask_session() -> Variant:
             abort(401)
         return str(name)
 
+    return app
+
+
+def login_cookie(app: Flask, *names: str) -> str:
+    """``POST /login`` through the test client; the ``Cookie`` header a browser would then send.
+
+    The cookies are signed with :data:`SECRET`, so they also hold in another process serving
+    the same app (the HTTP benchmark's gunicorn workers).
+    """
     client = new_client(app)
     client.post("/login")
-    environ = build_environ(cookie_header(client, "session"))
+    return cookie_header(client, *names)
+
+
+def flask_session() -> Variant:
+    """:func:`flask_session_app`, signed in."""
+    app = flask_session_app()
+    environ = build_environ(login_cookie(app, "session"))
     return Variant("flask_session", "Flask session cookie", app, repeated(environ))
 
 
@@ -156,7 +176,7 @@ class LoginUser(UserMixin):
         self.name = name
 
 
-def flask_login() -> Variant:
+def flask_login_app() -> Flask:
     """Flask-Login over Flask's session, with a dict for its user loader."""
     app = Flask("flask_login")
     app.secret_key = SECRET
@@ -174,9 +194,13 @@ def flask_login() -> Variant:
     def me() -> str:
         return str(current_user.name)
 
-    client = new_client(app)
-    client.post("/login")
-    environ = build_environ(cookie_header(client, "session"))
+    return app
+
+
+def flask_login() -> Variant:
+    """:func:`flask_login_app`, signed in."""
+    app = flask_login_app()
+    environ = build_environ(login_cookie(app, "session"))
     return Variant("flask_login", "Flask-Login", app, repeated(environ))
 
 
@@ -205,9 +229,7 @@ def flask_jwt_extended() -> Variant:
     def me() -> str:
         return str(get_jwt()["name"])
 
-    client = new_client(app)
-    client.post("/login")
-    environ = build_environ(cookie_header(client, "access_token_cookie", "csrf_access_token"))
+    environ = build_environ(login_cookie(app, "access_token_cookie", "csrf_access_token"))
     return Variant("flask_jwt_extended", "Flask-JWT-Extended", app, repeated(environ))
 
 
@@ -359,14 +381,20 @@ def postgres_url(resources: ExitStack) -> tuple[str | None, str]:
     return url, f"PostgreSQL {version} at {POSTGRES_URL}, schema {schema}"
 
 
-def sessionext_db_app(url: str, resources: ExitStack) -> Flask:
-    """flask-sessionext on the database strategy: Flask-SQLAlchemy and its adapter, one user."""
+def sessionext_db_app(url: str, resources: ExitStack | None, seed: bool = True) -> Flask:
+    """flask-sessionext on the database strategy: Flask-SQLAlchemy and its adapter, one user.
+
+    With ``seed`` the tables are created and the user stored; without, the app uses what an
+    earlier seeded app left in the same database (the HTTP benchmark's gunicorn workers).
+    ``resources``, when given, closes the app's pooled connections at the end of the run.
+    """
     db = new_db()
     adapter = SQLAlchemyAdapter(db)
     app = Flask("sessionext_db")
     app.config.update(AUTH_SECRET=SECRET, AUTH_URL="http://localhost", SQLALCHEMY_DATABASE_URI=url)
     db.init_app(app)
-    dispose_on_exit(app, db, resources)
+    if resources is not None:
+        dispose_on_exit(app, db, resources)
 
     def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
         user = adapter.get_user_by_email(credentials.get("username", ""))
@@ -381,9 +409,10 @@ def sessionext_db_app(url: str, resources: ExitStack) -> Flask:
     def me() -> str:
         return str(g.session["user"]["name"])
 
-    with app.app_context():
-        db.create_all()
-        adapter.create_user({"id": USER["id"], "name": NAME, "email": USER["email"]})
+    if seed:
+        with app.app_context():
+            db.create_all()
+            adapter.create_user({"id": USER["id"], "name": NAME, "email": USER["email"]})
     return app
 
 
@@ -434,9 +463,7 @@ def flask_login_db(key: str, label: str, url: str, resources: ExitStack) -> Vari
         db.create_all()
         db.session.add(User(id=USER["id"], name=NAME))
         db.session.commit()
-    client = new_client(app)
-    client.post("/login")
-    environ = build_environ(cookie_header(client, "session"))
+    environ = build_environ(login_cookie(app, "session"))
     return Variant(key, label, app, repeated(environ))
 
 
