@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, g, jsonify
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from flask_sessionext import AuthExt, login_required
+from flask_sessionext import AuthExt
 from flask_sessionext.providers import Credentials
 
-from .database import DATABASE_URL, dispose_apps
+from .database import DATABASE_URL, add_views, dispose_apps
 
 SECRET = "test-secret-0123456789-0123456789-abcdef"
 
@@ -41,15 +41,7 @@ def build_app(configure: Callable[[AuthExt[Any]], None] | None = None, **config:
         configure(auth)
     auth.init_app(app)
 
-    @app.get("/private")
-    @login_required
-    def private() -> Any:
-        return jsonify(g.session)
-
-    @app.get("/open")
-    def open_view() -> Any:
-        return jsonify(signed_in=g.session is not None)
-
+    add_views(app)
     return app
 
 

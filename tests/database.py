@@ -19,6 +19,19 @@ DATABASE_URL = os.environ.get("SESSIONEXT_TEST_DATABASE_URL")
 _apps: list[Flask] = []
 
 
+def add_views(app: Flask) -> None:
+    """A protected ``/private`` view showing the session and an open ``/open`` one."""
+
+    @app.get("/private")
+    @login_required
+    def private() -> Any:
+        return jsonify(g.session)
+
+    @app.get("/open")
+    def open_view() -> Any:
+        return jsonify(signed_in=g.session is not None)
+
+
 def track_app(app: Flask) -> None:
     """Have the ``database_url`` fixture close this app's pooled connections at teardown."""
     _apps.append(app)
@@ -68,14 +81,6 @@ def database_app(
     with app.app_context():
         db.create_all()
 
-    @app.get("/private")
-    @login_required
-    def private() -> Any:
-        return jsonify(g.session)
-
-    @app.get("/open")
-    def open_view() -> Any:
-        return jsonify(signed_in=g.session is not None)
-
+    add_views(app)
     app.extensions["test_db"] = db
     return app, auth, adapter
