@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
 
 from flask import Flask, current_app
 from markupsafe import escape
@@ -256,15 +257,16 @@ class SMTPSender:
     def __init__(self, *, subject: str | None = None, timeout: float = 10.0) -> None:
         self.subject = subject
         self.timeout = timeout
+        self._settings: WeakKeyDictionary[Flask, SMTPSettings] = WeakKeyDictionary()
 
     def init_app(self, app: Flask) -> None:
-        """Set the ``AUTH_EMAIL_*`` defaults and check them; a bad value stops the app."""
+        """Set the ``AUTH_EMAIL_*`` defaults and read them once; a bad value stops the app."""
         for key, value in SMTP_DEFAULTS.items():
             app.config.setdefault(key, value)
-        smtp_settings(app.config)
+        self._settings[app] = smtp_settings(app.config)
 
     def __call__(self, email: str, url: str, provider: Email) -> None:
-        settings = smtp_settings(current_app.config)
+        settings = self._settings[current_app._get_current_object()]  # type: ignore[attr-defined]
         message = sign_in_message(email, url, sender=settings.sender, subject=self.subject)
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
