@@ -72,7 +72,14 @@ def _memory_lines(memory: dict[str, Any]) -> list[str]:
     )
     return [
         f"{memory['requests']:,} requests over {memory['distinct']:,} distinct session cookies "
-        f"(each a real token, cycled in order), JWT strategy as WSGI, {memory['seconds']} s.",
+        f"(each a real token, cycled in order), JWT strategy as WSGI, {memory['seconds']} s."
+        + (
+            ""
+            if memory["requests"] >= 1_000_000
+            else " Fewer than the 1,000,000 of the target, to keep the full run short (every "
+            "request here is a full decrypt); `run.py --memory --memory-requests 1000000` "
+            "runs those."
+        ),
         "",
         f"- RSS before the first request {_mib(memory['rss_start'])}; after "
         f"{memory['first_requests']:,} requests (the token cache full) "
@@ -308,9 +315,9 @@ def _http_panel(ax: Any, http: dict[str, Any]) -> None:
     ax.invert_yaxis()
     plan = http["plan"]
     ax.set_xlabel(
-        f"over HTTP: requests/s / bare Flask's (gunicorn {plan['workers']} sync workers, "
-        f"wrk -t{plan['threads']} -c{plan['connections']} -d{plan['duration']}s, same "
-        f"{http['cpu_count']} CPUs; dots: each run; higher is better)",
+        f"over HTTP: requests/s / bare Flask's (gunicorn, {plan['workers']} sync workers; "
+        f"wrk -t{plan['threads']} -c{plan['connections']} -d{plan['duration']}s; "
+        f"{http['cpu_count']} CPUs shared; dots: runs; higher is better)",
         fontsize=8,
     )
     ax.legend(loc="lower right", fontsize=7)
