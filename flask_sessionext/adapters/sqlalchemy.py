@@ -205,6 +205,15 @@ class SQLAlchemyAdapter:
         """The engine of the current app's default bind."""
         return self.db.engine
 
+    def _read_connection(self) -> Connection:
+        """A connection for the per-request lookup. On a server database it runs without a
+        transaction (BEGIN and ROLLBACK would triple the round trips); SQLite has no round
+        trips, and its autocommit switch would cost a PRAGMA on every check-in."""
+        conn = self.engine.connect()
+        if conn.dialect.name != "sqlite":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
     def _user(self, conn: Connection, *where: Any) -> dict[str, Any] | None:
         row = conn.execute(select(self._users).where(*where)).first()
         return dict(row._mapping) if row else None
@@ -297,8 +306,7 @@ class SQLAlchemyAdapter:
 
     @_store
     def get_session_and_user(self, token_hash: str) -> StoredSession | None:
-        # One statement, no transaction: BEGIN and ROLLBACK would triple the round trips.
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self._read_connection() as conn:
             row = conn.execute(self._lookup, {"token": token_hash}).first()
         if row is None:
             return None
