@@ -36,9 +36,7 @@ the process's stderr (shown in the error when it does not start).
 from __future__ import annotations
 
 import json
-import os
 import select
-import shutil
 import subprocess
 import tempfile
 import time
@@ -50,12 +48,12 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
-import pytest
 import requests
+
+from .requirements import require_node
 
 HERE = Path(__file__).parent
 SERVER = HERE / "op" / "server.mjs"
-OIDC_PROVIDER = HERE / "node_modules" / "oidc-provider" / "package.json"
 START_TIMEOUT = 10.0
 
 DEFAULT_CLIENT_ID = "flask-app"
@@ -108,17 +106,7 @@ class OP:
 
 def _require_node() -> str:
     """The ``node`` executable; skip (fail on CI) when it or ``oidc-provider`` is missing."""
-    node = shutil.which("node")
-    if node is None:
-        missing = "`node` is not on PATH"
-    elif not OIDC_PROVIDER.is_file():
-        missing = f"{OIDC_PROVIDER.parent.relative_to(HERE.parent)} is missing"
-    else:
-        return node
-    fix = "run `npm ci --prefix tests` (Node.js 20+) to install oidc-provider"
-    if os.environ.get("CI"):
-        pytest.fail(f"the test OpenID Provider cannot run on CI: {missing}; {fix}.", pytrace=False)
-    pytest.skip(f"test OpenID Provider skipped: {missing}; {fix}.")
+    return require_node("oidc-provider", what="the test OpenID Provider")
 
 
 def start_op(

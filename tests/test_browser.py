@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -29,11 +27,11 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from .oidc_provider import OP, running_op
+from .requirements import require_node, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "oidc" / "app.py"
 SCRIPT = ROOT / "tests" / "browser" / "signin.mjs"
-PLAYWRIGHT = ROOT / "tests" / "node_modules" / "playwright-core" / "package.json"
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "test-artifacts" / "oidc-signed-in.png"
 SCRIPT_TIMEOUT = 60
@@ -42,18 +40,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def require_browser() -> str:
     """``node``; skip (fail on CI) when it, playwright-core or Chromium is missing."""
-    node = shutil.which("node")
-    if node is None:
-        missing = "`node` is not on PATH"
-    elif not PLAYWRIGHT.is_file():
-        missing = "tests/node_modules/playwright-core is missing (run `npm ci --prefix tests`)"
-    elif not CHROMIUM.is_file():
-        missing = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        return node
-    if os.environ.get("CI"):
-        pytest.fail(f"the browser test cannot run on CI: {missing}.", pytrace=False)
-    pytest.skip(f"browser test skipped: {missing}.")
+    node = require_node("playwright-core", what="the browser test")
+    if not CHROMIUM.is_file():
+        unavailable("the browser test", f"{CHROMIUM} is missing (apt-get install chromium)")
+    return node
 
 
 def load_example(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> ModuleType:

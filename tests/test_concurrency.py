@@ -13,7 +13,6 @@ without it, and fail without it when ``CI`` is set, so CI cannot skip them silen
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import threading
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from flask_sessionext.providers import Credentials
 from flask_sessionext.providers.presets import GitHub
 
 from .database import database_app
+from .requirements import unavailable
 
 THREADS = 8
 ROUNDS = 50
@@ -46,15 +46,12 @@ SQLITE_LOCK = "a SQLite file serialises concurrent writers, so this would only t
 
 def require_postgres(url: str, why: str = SQLITE_LOCK) -> None:
     """Skip unless ``url`` is PostgreSQL; under ``CI`` fail instead, with what to set."""
-    if url.startswith("postgresql"):
-        return
-    reason = (
-        "needs PostgreSQL: set SESSIONEXT_TEST_DATABASE_URL "
-        f"(e.g. postgresql+psycopg://postgres@127.0.0.1/test); {why}"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but SESSIONEXT_TEST_DATABASE_URL is not: {reason}", pytrace=False)
-    pytest.skip(reason)
+    if not url.startswith("postgresql"):
+        unavailable(
+            "the PostgreSQL test",
+            "set SESSIONEXT_TEST_DATABASE_URL "
+            f"(e.g. postgresql+psycopg://postgres@127.0.0.1/test); {why}",
+        )
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Mapping, Sequence
@@ -32,6 +30,8 @@ from flask_sessionext import jwt as sjwt
 from flask_sessionext.cookies import CHUNK_SIZE
 from flask_sessionext.errors import TokenError
 from flask_sessionext.providers import Credentials
+
+from .requirements import require_node
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "interop" / "authjs.mjs"
@@ -80,17 +80,7 @@ VECTOR_KID = (
 
 def _require_node() -> str:
     """The ``node`` executable; skip (fail on CI) when it or ``@auth/core`` is missing."""
-    node = shutil.which("node")
-    if node is None:
-        missing = "`node` is not on PATH"
-    elif not AUTH_CORE.is_file():
-        missing = f"{AUTH_CORE.parent.relative_to(HERE.parent)} is missing"
-    else:
-        return node
-    fix = "run `npm ci --prefix tests` (Node.js 20+) to install @auth/core"
-    if os.environ.get("CI"):
-        pytest.fail(f"Auth.js interop cannot run on CI: {missing}; {fix}.", pytrace=False)
-    pytest.skip(f"Auth.js interop skipped: {missing}; {fix}.")
+    return require_node("@auth/core", what="Auth.js interop")
 
 
 def authjs(node: str, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
