@@ -56,7 +56,7 @@ from variants import (
 HERE = Path(__file__).resolve().parent
 WRK_SCRIPT = HERE / "wrk_report.lua"
 USER_AGENT = ENVIRON_BASE["HTTP_USER_AGENT"]
-#: DESIGN.md section 9: over HTTP, at least this share of bare Flask's requests per second.
+#: Over HTTP, at least this share of bare Flask's requests per second (docs/internals.rst).
 HTTP_TARGET = 0.85
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

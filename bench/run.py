@@ -67,16 +67,16 @@ from variants import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: DESIGN.md section 9: the JWT strategy costs at most 1.3x bare Flask, the database strategy
-#: at most 2.5x on SQLite and on PostgreSQL. A variant not in the run (PostgreSQL unreachable)
-#: has no verdict.
+#: The JWT strategy costs at most 1.3x bare Flask, the database strategy at most 2.5x on SQLite
+#: and on PostgreSQL (docs/internals.rst, "Performance"). A variant not in the run (PostgreSQL
+#: unreachable) has no verdict.
 TARGETS = {
     "sessionext_warm": 1.3,
     "sessionext_db_sqlite": 2.5,
     "sessionext_db_postgres": 2.5,
 }
-#: DESIGN.md section 9 / the benchmark issue: flask_sessionext.jwt.decode at least this many
-#: times as many decodes per second as @auth/core's decode() in Node, single flight.
+#: flask_sessionext.jwt.decode at least this many times as many decodes per second as
+#: @auth/core's decode() in Node, single flight (the benchmark issue).
 DECODE_TARGET = 10.0
 #: Untimed, fully recorded calls per variant, before and after the timed ones.
 CHECK_CALLS = 20

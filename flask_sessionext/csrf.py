@@ -16,7 +16,7 @@ from flask import after_this_request, g, request
 from werkzeug.wrappers import Response
 
 from .cookies import set_cookie
-from .extension import current_state
+from .state import current_state
 
 
 def _digest(token: str, secret: str) -> str:

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g, jsonify, redirect, request
 
 from .actions.body import form_body, verified_csrf
-from .extension import current_state
 from .responses import page_url, wants_json
+from .state import current_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 

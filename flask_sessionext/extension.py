@@ -2,41 +2,41 @@
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, cast, overload
+from typing import Any, Generic, Literal, cast, overload
 
-from flask import Flask, Request, current_app, g, has_request_context, request
+from flask import Flask, Request, g, has_request_context
 from flask.ctx import _AppCtxGlobals
 from typing_extensions import TypeVar
 from werkzeug.wrappers import Response
 
 from . import callbacks as cb
+from .actions.session import resolve
 from .adapters.protocol import Adapter
-from .bearer import AccessTokens
 from .config import AuthConfig, load_config
-from .cookies import PLAIN, SECURE, CookieNames, read_chunked
-from .errors import BearerRejected, ConfigurationError, StoreError, TokenError
-from .jwt import CLOCK_TOLERANCE, decode
+from .csrf import csrf_token
+from .errors import BearerRejected, ConfigurationError, StoreError
 from .providers.base import Provider
 from .providers.credentials import Credentials
-from .providers.oauth import Client, OAuth2
-from .refresh import Refresher
+from .providers.oauth import OAuth2
 from .responses import invalid_token, store_unavailable
+from .state import TOKEN_CACHE_SIZE, AuthState, Decoded, current_state, request_auth
 from .token_store import RefreshTokenStore
 from .types import JWT, Session
+from .views import make_blueprint
 
-if TYPE_CHECKING:
-    from .actions.session import RequestAuth
+#: Re-exported: these lived here before :mod:`.state` held them.
+__all__ = [
+    "TOKEN_CACHE_SIZE",
+    "AuthExt",
+    "AuthState",
+    "Decoded",
+    "current_state",
+    "get_token",
+    "request_auth",
+]
 
 SessionT = TypeVar("SessionT", bound=Mapping[str, Any], default=Session)
-
-#: Decoded session tokens kept per app, keyed by the exact cookie string.
-TOKEN_CACHE_SIZE = 1024
 
 
 class AuthExt(Generic[SessionT]):
@@ -83,8 +83,6 @@ class AuthExt(Generic[SessionT]):
             raise RuntimeError(
                 "flask-sessionext is already registered on this app; call init_app once per app."
             )
-        from .views import make_blueprint
-
         config = load_config(app, has_adapter=self.adapter is not None)
         clients = {
             p.id: p.client(app.config) for p in self.providers.values() if isinstance(p, OAuth2)
@@ -170,120 +168,6 @@ class AuthExt(Generic[SessionT]):
         return cast("SessionT | None", g.session)
 
 
-class Decoded(NamedTuple):
-    """A decoded session token as cached: its expiry, its JSON text, and a read-only view."""
-
-    exp: int | None
-    text: str
-    claims: Mapping[str, Any]
-
-
-@dataclass(eq=False)
-class AuthState:
-    """What one app needs at request time: its extension and validated config."""
-
-    ext: AuthExt[Any]
-    config: AuthConfig
-    clients: Mapping[str, Client]
-    token_store: RefreshTokenStore | None
-    refresher: Refresher = field(default_factory=Refresher, repr=False)
-    refreshable: frozenset[str] = field(init=False)
-    secure: bool | None = field(init=False)
-    access_tokens: AccessTokens | None = field(init=False)
-    _decoded: Callable[[str, str], Decoded] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        secrets = self.config.secrets
-        api = self.config.token_api
-        self.access_tokens = AccessTokens(api, self.config.secrets) if api else None
-        url, forced = self.config.url, self.config.cookie_secure
-        self.secure = forced if forced is not None else url.startswith("https:") if url else None
-        self.refreshable = frozenset(
-            p.id for p in self.ext.providers.values() if isinstance(p, OAuth2) and p.refresh
-        )
-
-        @lru_cache(maxsize=TOKEN_CACHE_SIZE)
-        def decoded(raw: str, salt: str) -> Decoded:
-            claims = decode(raw, secret=secrets, salt=salt)
-            return Decoded(claims.get("exp"), json.dumps(claims), MappingProxyType(dict(claims)))
-
-        self._decoded = decoded
-
-    def cookie_names(self, req: Request) -> CookieNames:
-        """``__Secure-`` names when the app is served over https."""
-        secure = self.secure
-        if secure is None:
-            secure = req.is_secure
-        return SECURE if secure else PLAIN
-
-    def origin(self, req: Request) -> str:
-        """The app's public origin: ``AUTH_URL``, or the request's host when it is trusted."""
-        if self.config.url:
-            return self.config.url
-        app = current_app
-        if self.config.trust_host or app.config.get("TRUSTED_HOSTS") or app.debug or app.testing:
-            return req.host_url.rstrip("/")
-        raise ConfigurationError(
-            "UntrustedHost: set AUTH_URL to the app's public origin, or AUTH_TRUST_HOST = True "
-            "when a proxy you control sets the Host header."
-        )
-
-    def decoded(self, raw: str, salt: str) -> Decoded:
-        """``raw`` decrypted at most once per distinct cookie; ``exp`` checked on every call.
-
-        Raises :class:`~.errors.TokenError`.
-        """
-        found = self._decoded(raw, salt)
-        if found.exp is not None and found.exp <= time.time() - CLOCK_TOLERANCE:
-            raise TokenError("the session token has expired")
-        return found
-
-    def read_token(self, req: Request | None, raw: bool) -> JWT | str | None:
-        """:func:`flask_sessionext.get_token`: the request's token, decoded unless ``raw``.
-
-        For the current request this is the token as this response leaves it (after a
-        provider-token refresh or a ``jwt`` callback change), or the bearer token's claims.
-        """
-        current: Request | None = (
-            request._get_current_object()  # type: ignore[attr-defined]
-            if has_request_context()
-            else None
-        )
-        if req is None:
-            if current is None:
-                raise RuntimeError("get_token() needs a request: call it in a view or pass one.")
-            req = current
-        if not raw and req is current:
-            if request_auth() is None:
-                g.session  # noqa: B018 - resolves the session (and refreshes) once
-            resolved = request_auth()
-            if resolved is not None:
-                if resolved.token is None or resolved.clear:
-                    return None  # signed out, refused by the jwt callback, or a database session
-                return cast(JWT, json.loads(json.dumps(dict(resolved.token))))
-        if self.config.strategy == "database" and not raw:
-            return None  # the cookie is an opaque session id: there is no token to read
-        value = read_chunked(req.cookies, self.cookie_names(req).session_token)
-        if value is None or raw:
-            return value
-        try:
-            return cast(
-                JWT, json.loads(self.decoded(value, self.cookie_names(req).session_token).text)
-            )
-        except TokenError:
-            return None
-
-
-def current_state() -> AuthState:
-    """The :class:`AuthState` of the current app, with a clear error when it has none."""
-    try:
-        return cast(AuthState, current_app.extensions["sessionext"])
-    except KeyError:
-        raise RuntimeError(
-            "flask-sessionext is not initialised on this app; did you forget auth.init_app(app)?"
-        ) from None
-
-
 def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
     """Subclass the app's ``g`` class so ``g.session`` resolves on first access, then stays.
 
@@ -291,7 +175,6 @@ def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
     """
     if getattr(base, "_sessionext_lazy", False):
         return base
-    from .actions.session import resolve  # imported here: it imports this module
 
     class SessionGlobals(base):  # type: ignore[valid-type,misc]
         _sessionext_lazy = True
@@ -306,11 +189,6 @@ def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
     return SessionGlobals
 
 
-def request_auth() -> RequestAuth | None:
-    """This request's session bookkeeping, if ``g.session`` was resolved."""
-    return cast("RequestAuth | None", g.__dict__.get("_sessionext"))
-
-
 def _after_request(response: Response) -> Response:
     state = request_auth()
     if state is not None:
@@ -319,8 +197,6 @@ def _after_request(response: Response) -> Response:
 
 
 def _template_context() -> dict[str, Any]:
-    from .csrf import csrf_token
-
     return {"session_data": g.session, "csrf_token": csrf_token}
 
 

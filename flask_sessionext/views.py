@@ -14,7 +14,6 @@ from .actions.signout import signout as do_signout
 from .config import AuthConfig
 from .csrf import csrf_token
 from .errors import BearerRejected, SessionExtError, StoreError
-from .extension import AuthState, current_state
 from .providers.base import Provider
 from .providers.credentials import Credentials
 from .providers.email import Email
@@ -31,6 +30,7 @@ from .responses import (
     store_unavailable,
     wants_json,
 )
+from .state import AuthState, current_state
 
 SIGNIN_MESSAGES = {
     "CredentialsSignin": "Sign in failed. Check the details you provided are correct.",

@@ -64,7 +64,7 @@ CLAIMS: dict[str, Any] = {
 #: A claim that makes the token longer than one cookie (3936 characters): it is chunked.
 BIG = "ä" * 3000 + "x" * 3000
 
-#: The test vector of DESIGN.md section 4.
+#: The key derivation test vector of docs/internals.rst ("Invariants").
 VECTOR_SECRET = "test-secret-0123456789"
 VECTOR_KEY = (
     "0fb7bdf9ee95400dc108f6791606e718263f71a12e4db20cce7d9f1cbe082eede750c5041ca27e1a6910fb74"
@@ -434,7 +434,7 @@ def test_chunked_cookies_from_flask_signin_decode_in_authjs(
         assert_registered(claims, 30 * 24 * 60 * 60)
 
 
-# --- the key derivation test vector (DESIGN.md section 4) -----------------------------------
+# --- the key derivation test vector (docs/internals.rst, "Invariants") ------------------------
 
 
 def test_vector_here() -> None:

@@ -16,10 +16,10 @@ from flask import g
 
 from ..adapters.protocol import Adapter
 from ..errors import StoreConflict
-from ..extension import request_auth
 from ..providers.base import Provider
 from ..providers.oauth import OAuth2
 from ..signals import account_linked, send, user_created
+from ..state import request_auth
 
 
 class AccountNotLinked(Exception):

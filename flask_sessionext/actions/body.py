@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 
 from .. import csrf
-from ..extension import AuthState
+from ..state import AuthState
 
 
 def form_body() -> dict[str, Any]:

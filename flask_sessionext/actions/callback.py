@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Response
 
-from ..extension import AuthState
 from ..providers.credentials import Credentials
 from ..responses import auth_error
+from ..state import AuthState
 from .body import form_body, verified_csrf
 from .signin import complete_signin
 

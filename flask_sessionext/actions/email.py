@@ -20,10 +20,10 @@ from flask import jsonify, make_response, render_template, request
 from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
-from ..extension import AuthState
 from ..providers.email import Email
 from ..redirects import callback_url
 from ..responses import auth_error, go_to, logger, page_url, wants_json
+from ..state import AuthState
 from ..types import Account, User
 from .signin import complete_signin
 

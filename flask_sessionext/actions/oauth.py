@@ -16,12 +16,12 @@ from werkzeug.wrappers import Response
 
 from ..cookies import CookieNames, expire_cookie, set_cookie
 from ..errors import OAuthFlowError, TokenError
-from ..extension import AuthState
 from ..jwt import decode, encode
 from ..providers.oauth import OAuth2
 from ..providers.oidc import OIDC
 from ..refresh import provider_tokens
 from ..responses import auth_error, go_to, logger
+from ..state import AuthState
 from ..types import Account
 from .signin import complete_signin
 

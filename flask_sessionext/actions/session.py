@@ -6,88 +6,27 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
 from typing import Any, cast
 
 from flask import g, request
 from werkzeug.sansio.http import parse_cookie
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
 from ..adapters.protocol import Adapter
 from ..bearer import bearer_token
-from ..cookies import CookieNames, clear_chunked, read_chunked, write_chunked
-from ..errors import BearerRejected, SessionExtError, TokenError
-from ..extension import AuthState, Decoded, current_state
-from ..jwt import encode
+from ..cookies import read_chunked
+from ..errors import BearerRejected, TokenError
 from ..providers.oauth import OAuth2
 from ..refresh import due, refreshed
 from ..responses import logger
 from ..signals import send, session_updated
+from ..state import AuthState, Decoded, RequestAuth, current_state, write_session
 from ..types import JWT, Session, SessionUser, Trigger
 
-
-@dataclass
-class RequestAuth:
-    """What the response must do with the session cookie; kept on ``g`` for one request.
-
-    ``token`` is the JWT strategy's claims; ``opaque`` the database strategy's cookie value.
-    ``user_id`` is who is signed in (the token's ``sub`` or the session row's user).
-    """
-
-    names: CookieNames
-    token: JWT | None = None
-    opaque: str | None = None
-    user_id: str | None = None
-    bearer: bool = False
-    reissue: bool = False
-    clear: bool = False
-
-    def apply(self, response: Response) -> None:
-        """Write, refresh or expire the session cookie; mark the response as per-user."""
-        varies = "Authorization" if self.bearer else "Cookie"
-        if "Vary" in response.headers:
-            response.vary.add(varies)
-        else:
-            response.headers["Vary"] = varies
-        if self.bearer:
-            return
-        if self.reissue and not self.clear and self.opaque is not None:
-            max_age = current_state().config.max_age
-            name, secure = self.names.session_token, self.names.secure
-            write_chunked(
-                response, request.cookies, name, self.opaque, secure=secure, max_age=max_age
-            )
-            return
-        if self.token is not None and self.reissue and not self.clear:
-            try:
-                write_session(response, self.names, self.token)
-                return
-            except (SessionExtError, TypeError, ValueError):
-                logger.exception("flask-sessionext: the session token could not be written")
-                self.clear = True
-        if self.clear:
-            clear_chunked(
-                response, request.cookies, self.names.session_token, secure=self.names.secure
-            )
-
-
-def write_session(response: Response, names: CookieNames, token: JWT) -> None:
-    """Encrypt ``token`` into the session cookie(s) of ``response``, expiring stale chunks.
-
-    Raises :class:`~..errors.SessionExtError` (too large) or ``TypeError`` (not JSON).
-    """
-    config = current_state().config
-    value = encode(token, secret=config.secrets, salt=names.session_token, max_age=config.max_age)
-    write_chunked(
-        response,
-        request.cookies,
-        names.session_token,
-        value,
-        secure=names.secure,
-        max_age=config.max_age,
-    )
+#: ``RequestAuth`` and ``write_session`` are re-exported: they lived here before ``state``.
+__all__ = ["RequestAuth", "request_cookies", "resolve", "session_token_hash", "write_session"]
 
 
 def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any = None) -> Any:

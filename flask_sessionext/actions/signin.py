@@ -13,14 +13,14 @@ from werkzeug.wrappers import Response
 from ..adapters.protocol import Adapter
 from ..cookies import CookieNames, read_chunked, write_chunked
 from ..errors import ConfigurationError, SessionExtError
-from ..extension import AuthState
 from ..providers.base import Provider
 from ..redirects import callback_url
 from ..responses import auth_error, go_to
 from ..signals import send, signed_in
+from ..state import AuthState, write_session
 from ..types import JWT, Account, Profile, User
 from .accounts import AccountNotLinked, email_user, oauth_user
-from .session import session_token_hash, write_session
+from .session import session_token_hash
 
 
 def complete_signin(

@@ -6,10 +6,10 @@ from flask import g, request
 from werkzeug.wrappers import Response
 
 from ..cookies import clear_chunked
-from ..extension import AuthState, request_auth
 from ..redirects import callback_url
 from ..responses import go_to
 from ..signals import send, signed_out
+from ..state import AuthState, request_auth
 from .body import form_body, verified_csrf
 from .session import session_token_hash
 

@@ -18,11 +18,11 @@ from werkzeug.wrappers import Response
 
 from ..bearer import bearer_token
 from ..errors import TokenError
-from ..extension import AuthState
 from ..providers.credentials import Credentials
 from ..responses import invalid_token, logger
 from ..responses import token_error as error
 from ..signals import send, signed_in, signed_out
+from ..state import AuthState
 from .signin import default_token
 
 #: Claims issued anew on every access token; never carried over from the stored claims.

@@ -1,0 +1,217 @@
+"""The bottom layer: one app's state (:class:`AuthState`) and one request's (:class:`RequestAuth`).
+
+Flows (``actions/*``), the views and the extension all import from here; this module imports
+no flow and no wiring (``AuthExt`` only under ``TYPE_CHECKING``), so the import graph has no
+cycle. See ``docs/internals.rst``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+from flask import Request, current_app, g, has_request_context, request
+from werkzeug.wrappers import Response
+
+from .bearer import AccessTokens
+from .config import AuthConfig
+from .cookies import PLAIN, SECURE, CookieNames, clear_chunked, read_chunked, write_chunked
+from .errors import ConfigurationError, SessionExtError, TokenError
+from .jwt import CLOCK_TOLERANCE, decode, encode
+from .providers.oauth import Client, OAuth2
+from .refresh import Refresher
+from .responses import logger
+from .token_store import RefreshTokenStore
+from .types import JWT
+
+if TYPE_CHECKING:
+    from .extension import AuthExt
+
+#: Decoded session tokens kept per app, keyed by the exact cookie string.
+TOKEN_CACHE_SIZE = 1024
+
+
+class Decoded(NamedTuple):
+    """A decoded session token as cached: its expiry, its JSON text, and a read-only view."""
+
+    exp: int | None
+    text: str
+    claims: Mapping[str, Any]
+
+
+@dataclass(eq=False)
+class AuthState:
+    """What one app needs at request time: its extension and validated config."""
+
+    ext: AuthExt[Any]
+    config: AuthConfig
+    clients: Mapping[str, Client]
+    token_store: RefreshTokenStore | None
+    refresher: Refresher = field(default_factory=Refresher, repr=False)
+    refreshable: frozenset[str] = field(init=False)
+    secure: bool | None = field(init=False)
+    access_tokens: AccessTokens | None = field(init=False)
+    _decoded: Callable[[str, str], Decoded] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        secrets = self.config.secrets
+        api = self.config.token_api
+        self.access_tokens = AccessTokens(api, self.config.secrets) if api else None
+        url, forced = self.config.url, self.config.cookie_secure
+        self.secure = forced if forced is not None else url.startswith("https:") if url else None
+        self.refreshable = frozenset(
+            p.id for p in self.ext.providers.values() if isinstance(p, OAuth2) and p.refresh
+        )
+
+        @lru_cache(maxsize=TOKEN_CACHE_SIZE)
+        def decoded(raw: str, salt: str) -> Decoded:
+            claims = decode(raw, secret=secrets, salt=salt)
+            return Decoded(claims.get("exp"), json.dumps(claims), MappingProxyType(dict(claims)))
+
+        self._decoded = decoded
+
+    def cookie_names(self, req: Request) -> CookieNames:
+        """``__Secure-`` names when the app is served over https."""
+        secure = self.secure
+        if secure is None:
+            secure = req.is_secure
+        return SECURE if secure else PLAIN
+
+    def origin(self, req: Request) -> str:
+        """The app's public origin: ``AUTH_URL``, or the request's host when it is trusted."""
+        if self.config.url:
+            return self.config.url
+        app = current_app
+        if self.config.trust_host or app.config.get("TRUSTED_HOSTS") or app.debug or app.testing:
+            return req.host_url.rstrip("/")
+        raise ConfigurationError(
+            "UntrustedHost: set AUTH_URL to the app's public origin, or AUTH_TRUST_HOST = True "
+            "when a proxy you control sets the Host header."
+        )
+
+    def decoded(self, raw: str, salt: str) -> Decoded:
+        """``raw`` decrypted at most once per distinct cookie; ``exp`` checked on every call.
+
+        Raises :class:`~.errors.TokenError`.
+        """
+        found = self._decoded(raw, salt)
+        if found.exp is not None and found.exp <= time.time() - CLOCK_TOLERANCE:
+            raise TokenError("the session token has expired")
+        return found
+
+    def read_token(self, req: Request | None, raw: bool) -> JWT | str | None:
+        """:func:`flask_sessionext.get_token`: the request's token, decoded unless ``raw``.
+
+        For the current request this is the token as this response leaves it (after a
+        provider-token refresh or a ``jwt`` callback change), or the bearer token's claims.
+        """
+        current: Request | None = (
+            request._get_current_object()  # type: ignore[attr-defined]
+            if has_request_context()
+            else None
+        )
+        if req is None:
+            if current is None:
+                raise RuntimeError("get_token() needs a request: call it in a view or pass one.")
+            req = current
+        if not raw and req is current:
+            if request_auth() is None:
+                g.session  # noqa: B018 - resolves the session (and refreshes) once
+            resolved = request_auth()
+            if resolved is not None:
+                if resolved.token is None or resolved.clear:
+                    return None  # signed out, refused by the jwt callback, or a database session
+                return cast(JWT, json.loads(json.dumps(dict(resolved.token))))
+        if self.config.strategy == "database" and not raw:
+            return None  # the cookie is an opaque session id: there is no token to read
+        value = read_chunked(req.cookies, self.cookie_names(req).session_token)
+        if value is None or raw:
+            return value
+        try:
+            return cast(
+                JWT, json.loads(self.decoded(value, self.cookie_names(req).session_token).text)
+            )
+        except TokenError:
+            return None
+
+
+def current_state() -> AuthState:
+    """The :class:`AuthState` of the current app, with a clear error when it has none."""
+    try:
+        return cast(AuthState, current_app.extensions["sessionext"])
+    except KeyError:
+        raise RuntimeError(
+            "flask-sessionext is not initialised on this app; did you forget auth.init_app(app)?"
+        ) from None
+
+
+@dataclass
+class RequestAuth:
+    """What the response must do with the session cookie; kept on ``g`` for one request.
+
+    ``token`` is the JWT strategy's claims; ``opaque`` the database strategy's cookie value.
+    ``user_id`` is who is signed in (the token's ``sub`` or the session row's user).
+    """
+
+    names: CookieNames
+    token: JWT | None = None
+    opaque: str | None = None
+    user_id: str | None = None
+    bearer: bool = False
+    reissue: bool = False
+    clear: bool = False
+
+    def apply(self, response: Response) -> None:
+        """Write, refresh or expire the session cookie; mark the response as per-user."""
+        varies = "Authorization" if self.bearer else "Cookie"
+        if "Vary" in response.headers:
+            response.vary.add(varies)
+        else:
+            response.headers["Vary"] = varies
+        if self.bearer:
+            return
+        if self.reissue and not self.clear and self.opaque is not None:
+            max_age = current_state().config.max_age
+            name, secure = self.names.session_token, self.names.secure
+            write_chunked(
+                response, request.cookies, name, self.opaque, secure=secure, max_age=max_age
+            )
+            return
+        if self.token is not None and self.reissue and not self.clear:
+            try:
+                write_session(response, self.names, self.token)
+                return
+            except (SessionExtError, TypeError, ValueError):
+                logger.exception("flask-sessionext: the session token could not be written")
+                self.clear = True
+        if self.clear:
+            clear_chunked(
+                response, request.cookies, self.names.session_token, secure=self.names.secure
+            )
+
+
+def write_session(response: Response, names: CookieNames, token: JWT) -> None:
+    """Encrypt ``token`` into the session cookie(s) of ``response``, expiring stale chunks.
+
+    Raises :class:`~.errors.SessionExtError` (too large) or ``TypeError`` (not JSON).
+    """
+    config = current_state().config
+    value = encode(token, secret=config.secrets, salt=names.session_token, max_age=config.max_age)
+    write_chunked(
+        response,
+        request.cookies,
+        names.session_token,
+        value,
+        secure=names.secure,
+        max_age=config.max_age,
+    )
+
+
+def request_auth() -> RequestAuth | None:
+    """This request's session bookkeeping, if ``g.session`` was resolved."""
+    return cast("RequestAuth | None", g.__dict__.get("_sessionext"))
