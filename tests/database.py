@@ -6,30 +6,19 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, g, jsonify
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
-from flask_sessionext import AuthExt, login_required
+from flask_sessionext import AuthExt
 from flask_sessionext.adapters import SQLAlchemyAdapter
+
+from .helpers import SECRET, add_views
 
 DATABASE_URL = os.environ.get("SESSIONEXT_TEST_DATABASE_URL")
 
 
 _apps: list[Flask] = []
-
-
-def add_views(app: Flask) -> None:
-    """A protected ``/private`` view showing the session and an open ``/open`` one."""
-
-    @app.get("/private")
-    @login_required
-    def private() -> Any:
-        return jsonify(g.session)
-
-    @app.get("/open")
-    def open_view() -> Any:
-        return jsonify(signed_in=g.session is not None)
 
 
 def track_app(app: Flask) -> None:
@@ -64,8 +53,6 @@ def database_app(
     **config: Any,
 ) -> tuple[Flask, AuthExt[Any], SQLAlchemyAdapter]:
     """An app with its own ``db`` and the SQLAlchemy adapter, tables created."""
-    from .conftest import SECRET  # conftest imports this module
-
     db = db or new_db()
     adapter = adapter or SQLAlchemyAdapter(db)
     app = Flask(__name__)

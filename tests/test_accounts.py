@@ -24,8 +24,8 @@ from flask_sessionext.jwt import decode
 from flask_sessionext.providers import OIDC, Credentials
 from flask_sessionext.signals import account_linked, user_created
 
-from .conftest import SECRET, csrf_token, session_cookie
 from .database import database_app
+from .helpers import SECRET, csrf_token, session_cookie
 from .oidc_provider import OP, running_op, walk_login
 
 SALT = "authjs.session-token"

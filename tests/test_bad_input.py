@@ -17,7 +17,7 @@ from flask_sessionext.cookies import CHUNK_SIZE, MAX_CHUNKS
 from flask_sessionext.jwt import derive_key, encode
 from flask_sessionext.redirects import callback_url
 
-from .conftest import SECRET, build_app, csrf_token, session_cookie, sign_in
+from .helpers import SECRET, build_app, csrf_token, session_cookie, sign_in
 
 SALT = "authjs.session-token"
 

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from flask_sessionext import AuthExt, get_token, signals
 from flask_sessionext.jwt import decode, encode
 
-from .conftest import SECRET, build_app, csrf_token, session_cookie, sign_in
+from .helpers import SECRET, build_app, csrf_token, session_cookie, sign_in
 
 
 def custom_data_app() -> tuple[Flask, list[dict[str, Any]]]:

@@ -9,7 +9,7 @@ from flask_sessionext import AuthExt
 from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.providers import Credentials
 
-from .conftest import SECRET, authorize, build_app, sign_in
+from .helpers import SECRET, authorize, build_app, sign_in
 
 
 def make(**config: object) -> Flask:

@@ -18,8 +18,8 @@ from flask_sessionext.adapters import SQLAlchemyAdapter, UserMixin
 from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.providers import Credentials
 
-from .conftest import SECRET, csrf_token, session_cookie
 from .database import database_app, new_db
+from .helpers import SECRET, csrf_token, session_cookie
 
 SALT = "authjs.session-token"
 

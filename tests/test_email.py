@@ -27,8 +27,8 @@ from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.providers import Email, SMTPSender, normalize_email
 from flask_sessionext.providers.email import sign_in_message
 
-from .conftest import SECRET, csrf_token, session_cookie
 from .database import database_app
+from .helpers import SECRET, csrf_token, session_cookie
 
 Sent = list[tuple[str, str, Email]]
 OLD_SECRET = "old-secret-0123456789-0123456789-abcdef"

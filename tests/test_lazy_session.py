@@ -11,7 +11,7 @@ from flask.ctx import _AppCtxGlobals
 from flask_sessionext import AuthExt
 from flask_sessionext.jwt import decode, encode
 
-from .conftest import SECRET, build_app, session_cookie, sign_in
+from .helpers import SECRET, build_app, session_cookie, sign_in
 
 SALT = "authjs.session-token"
 
@@ -119,7 +119,7 @@ def test_jwt_callback_changing_the_token_reissues_it() -> None:
     client = build_app(configure).test_client()
     sign_in(client)
     client.get("/private")
-    claims = decode(session_cookie(client) or "", secret=SECRET, salt=SALT)
+    claims: dict[str, Any] = dict(decode(session_cookie(client) or "", secret=SECRET, salt=SALT))
     assert claims["seen"] == 2  # sign-in, then the read that changed it
 
 

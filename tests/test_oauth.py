@@ -18,7 +18,7 @@ from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.jwt import decode, encode
 from flask_sessionext.providers import OIDC, OAuth2
 
-from .conftest import SECRET, build_app, csrf_token, session_cookie
+from .helpers import SECRET, build_app, csrf_token, session_cookie
 from .oidc_provider import OP, running_op, walk_login
 
 SALT = "authjs.session-token"
@@ -33,7 +33,7 @@ def op() -> Iterator[OP]:
 
 def providers(op: OP, **options: Any) -> list[Any]:
     """An OIDC provider (discovery) and a plain OAuth 2 one (userinfo) on the same OP."""
-    client = {"client_id": op.client_id, "client_secret": op.client_secret}
+    client: dict[str, Any] = {"client_id": op.client_id, "client_secret": op.client_secret}
     return [
         OIDC(issuer=op.issuer, **client, **options),
         OAuth2(
@@ -267,7 +267,7 @@ def test_refresh_when_due_rotates_the_tokens(op: OP) -> None:
     old = aged(client)
     response = client.get("/private")
     assert "error" not in response.get_json()
-    new = dict(decode(session_cookie(client) or "", secret=SECRET, salt=SALT))
+    new: dict[str, Any] = dict(decode(session_cookie(client) or "", secret=SECRET, salt=SALT))
     assert new["access_token"] != old["access_token"]
     assert new["refresh_token"] != old["refresh_token"]  # the OP rotates refresh tokens
     assert new["expires_at"] > time.time() + 3000
@@ -281,7 +281,8 @@ def test_get_token_sees_the_refreshed_access_token_in_the_same_request(op: OP) -
     old = aged(client)
     fresh = client.get("/provider-token").get_json()
     assert fresh != old["access_token"]
-    assert fresh == decode(session_cookie(client) or "", secret=SECRET, salt=SALT)["access_token"]
+    claims: dict[str, Any] = dict(decode(session_cookie(client) or "", secret=SECRET, salt=SALT))
+    assert fresh == claims["access_token"]
 
 
 def op_userinfo(op: OP, access_token: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from flask_sessionext import AuthExt
 from flask_sessionext.jwt import decode, encode
 from flask_sessionext.providers import OIDC, OAuth2
 
-from .conftest import SECRET, csrf_token, session_cookie
+from .helpers import SECRET, csrf_token, session_cookie
 
 SALT = "authjs.session-token"
 CLIENT_ID, CLIENT_SECRET = "fake-client", "fake-secret-0123456789"
@@ -97,7 +97,11 @@ def fake() -> Iterator[FakeOP]:
 def make_client(fake: FakeOP) -> FlaskClient:
     app = Flask(__name__)
     app.config.update(TESTING=True, AUTH_SECRET=SECRET)
-    client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "timeout": 1.0}
+    client: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "timeout": 1.0,
+    }
     AuthExt(
         app,
         providers=[
@@ -255,7 +259,11 @@ def test_discovery_with_another_issuer_is_a_configuration_error(fake: FakeOP) ->
 def refreshing_client(fake: FakeOP) -> FlaskClient:
     app = Flask(__name__)
     app.config.update(TESTING=True, AUTH_SECRET=SECRET)
-    options = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "timeout": 1.0}
+    options: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "timeout": 1.0,
+    }
     auth: AuthExt[Any] = AuthExt(
         app, providers=[OIDC(issuer=fake.issuer, id="fake", refresh=True, **options)]
     )

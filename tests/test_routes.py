@@ -6,7 +6,7 @@ from flask.testing import FlaskClient
 
 from flask_sessionext.csrf import token_from_cookie
 
-from .conftest import SECRET, csrf_token, session_cookie, sign_in
+from .helpers import SECRET, build_app, csrf_token, session_cookie, sign_in
 
 JSON = {"Accept": "application/json"}
 
@@ -118,8 +118,6 @@ def test_signin_page_is_a_real_form(client: FlaskClient) -> None:
 def test_signin_page_can_be_overridden_by_the_app(tmp_path: object) -> None:
     from pathlib import Path
 
-    from .conftest import build_app
-
     folder = Path(str(tmp_path)) / "sessionext"
     folder.mkdir()
     (folder / "signin.html").write_text("custom {{ csrf_token|length }}")
@@ -129,8 +127,6 @@ def test_signin_page_can_be_overridden_by_the_app(tmp_path: object) -> None:
 
 
 def test_auth_pages_send_the_user_to_the_apps_own_pages() -> None:
-    from .conftest import build_app
-
     client = build_app(AUTH_PAGES={"signin": "/login", "error": "/oops"}).test_client()
     response = client.get("/private")
     assert response.headers["Location"] == "/login?callbackUrl=http%3A%2F%2Flocalhost%2Fprivate"
@@ -205,8 +201,6 @@ def test_the_apps_own_forms_use_csrf_token_and_csrf_required() -> None:
 
     from flask_sessionext import csrf_required
 
-    from .conftest import build_app
-
     app = build_app()
 
     @app.route("/form", methods=["GET", "POST"])
@@ -225,8 +219,6 @@ def test_the_apps_own_forms_use_csrf_token_and_csrf_required() -> None:
 
 def test_login_required_works_on_async_views() -> None:
     from flask_sessionext import login_required
-
-    from .conftest import build_app
 
     app = build_app()
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from flask import Flask, g, jsonify
 from flask.testing import FlaskClient
 
@@ -24,8 +25,8 @@ from flask_sessionext.jwt import encode
 from flask_sessionext.providers import Credentials
 from flask_sessionext.token_store import RedisTokenStore
 
-from .conftest import SECRET, authorize
 from .database import new_db, track_app
+from .helpers import SECRET, authorize, build_app
 
 API = "/api/auth"
 
@@ -203,8 +204,8 @@ def test_wrong_credentials_and_bad_bodies() -> None:
     assert client.post(f"{API}/token/login", data="x=1").status_code == 400
     bad = client.post(f"{API}/token/login", json={"username": ["alice"], "password": "pw"})
     assert bad.status_code == 400
-    for body in ({}, {"refreshToken": 5}, ["x"], {"refreshToken": "x" * 5000}):
-        assert client.post(f"{API}/token/refresh", json=body).status_code == 400
+    for refresh in ({}, {"refreshToken": 5}, ["x"], {"refreshToken": "x" * 5000}):
+        assert client.post(f"{API}/token/refresh", json=refresh).status_code == 400
     unknown = client.post(f"{API}/token/refresh", json={"refreshToken": "a" * 43})
     assert unknown.status_code == 401
 
@@ -315,8 +316,6 @@ def test_jwks_is_404_for_hs256() -> None:
 
 
 def test_routes_exist_only_when_enabled_and_take_no_cookies() -> None:
-    from .conftest import build_app
-
     plain = build_app().test_client()
     assert plain.post(f"{API}/token/login", json={}).status_code == 404
     app = token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt")
@@ -398,7 +397,7 @@ def test_a_revoke_during_a_refresh_wins(make_app: Callable[..., Flask]) -> None:
 def test_weak_or_mismatched_keys_refuse_to_start() -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    def pem(key: Any) -> str:
+    def pem(key: PrivateKeyTypes) -> str:
         return key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

@@ -19,7 +19,7 @@ import pytest
 import redis
 import requests
 
-from .conftest import SECRET
+from .helpers import SECRET
 from .processes import Server, init_app, running
 from .test_concurrency import require_postgres
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import SECRET
+from .helpers import SECRET
 from .processes import Server, init_app, running
 from .test_concurrency import require_postgres
 
