@@ -104,7 +104,7 @@ class AuthExt(Generic[SessionT]):
         if not any(isinstance(p, Credentials) for p in self.providers.values()):
             raise ConfigurationError("AUTH_TOKEN_API needs a Credentials provider to sign in.")
         store = self.token_store or self.adapter
-        if not hasattr(store, "use_refresh_token"):
+        if not hasattr(store, "rotate_refresh_token"):
             raise ConfigurationError(
                 "AUTH_TOKEN_API needs a refresh token store: an adapter such as "
                 "SQLAlchemyAdapter(db), or token_store=RedisTokenStore(redis.Redis(...))."

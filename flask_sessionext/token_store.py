@@ -1,9 +1,9 @@
 """Refresh tokens of the token API: opaque, stored only as SHA-256, single use, in families.
 
-Every login starts a family; each refresh spends one token and issues the next in the same
-family. A token presented again after :data:`REUSE_GRACE` seconds is true reuse (a stolen
-copy): the whole family is revoked, as OAuth 2.1 advises. Within the grace period a second
-use (two tabs refreshing at once, a retried request) is refused without revoking anything.
+Every login starts a family; each refresh spends one token and stores the next in the same
+family, in one atomic step, so a store failure leaves the old token valid. A token presented
+again after ``AUTH_TOKEN_REUSE_GRACE`` seconds is true reuse (a stolen copy): the whole family is
+revoked, as OAuth 2.1 advises.
 """
 
 from __future__ import annotations
@@ -30,22 +30,25 @@ class RefreshTokenStore(Protocol):
     """Where refresh tokens live: the SQLAlchemy adapter's table, or :class:`RedisTokenStore`."""
 
     def save_refresh_token(
+        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
+    ) -> None:
+        """Store the first token of a new ``family`` (a login)."""
+
+    def find_refresh_token(self, token_hash: str) -> tuple[RefreshRecord, datetime | None] | None:
+        """The stored token and when it was spent (``None`` while unspent); ``None`` for an
+        unknown or revoked token. Changes nothing."""
+
+    def rotate_refresh_token(
         self,
         token_hash: str,
+        new_hash: str,
         family: str,
         claims: Mapping[str, Any],
         expires: datetime,
-        parent: str | None = None,
+        now: datetime,
     ) -> bool:
-        """Store a new refresh token of ``family``; with ``parent`` (the hash of the token it
-        replaces) only while that one is still stored, so a revoke that raced a refresh wins.
-        Returns whether it was stored."""
-
-    def use_refresh_token(
-        self, token_hash: str, now: datetime
-    ) -> tuple[RefreshRecord, datetime | None] | None:
-        """Mark the token used, atomically: the record and when it was first used before
-        (``None`` if this is its first use); ``None`` for an unknown or revoked token."""
+        """Spend the token and store its successor in ``family``, atomically: both or neither.
+        ``False`` (nothing changed) when the token was already spent or revoked."""
 
     def revoke_refresh_family(self, family: str) -> None:
         """Revoke every token of the family (reuse detected, or logout)."""
@@ -54,17 +57,29 @@ class RefreshTokenStore(Protocol):
 class RedisTokenStore:
     """Refresh tokens in Redis, for JWT-strategy apps that run many processes or hosts.
 
-    ``RedisTokenStore(redis.Redis(...))``; keys expire with their tokens. Each operation is
-    one Lua script, so it is atomic (on one Redis server; the scripts are not cluster-safe).
+    ``RedisTokenStore(redis.Redis(...))``; keys expire with their tokens. Each change is one
+    Lua script, so it is atomic (on one Redis server; the scripts are not cluster-safe).
     """
 
-    # Stores a token, unless its parent (the token it replaces) is gone: revoked meanwhile.
+    # Stores the first token of a family.
     _SAVE = """
-    if ARGV[5] ~= '' and redis.call('EXISTS', ARGV[6] .. ARGV[5]) == 0 then return 0 end
     redis.call('HSET', KEYS[1], 'family', ARGV[1], 'claims', ARGV[2], 'expires', ARGV[3])
     redis.call('EXPIRE', KEYS[1], ARGV[4])
-    redis.call('SADD', KEYS[2], ARGV[7])
+    redis.call('SADD', KEYS[2], ARGV[5])
     redis.call('EXPIRE', KEYS[2], ARGV[4])
+    return 1
+    """
+    # Spends KEYS[1] and stores its successor KEYS[2] in the family KEYS[3], unless KEYS[1] is
+    # gone (revoked) or spent. The spend is the last write: a script cut short by an error
+    # leaves the old token valid.
+    _ROTATE = """
+    if redis.call('HGET', KEYS[1], 'family') ~= ARGV[1] then return 0 end
+    if redis.call('HEXISTS', KEYS[1], 'used_at') == 1 then return 0 end
+    redis.call('HSET', KEYS[2], 'family', ARGV[1], 'claims', ARGV[2], 'expires', ARGV[3])
+    redis.call('EXPIRE', KEYS[2], ARGV[4])
+    redis.call('SADD', KEYS[3], ARGV[5])
+    redis.call('EXPIRE', KEYS[3], ARGV[4])
+    redis.call('HSET', KEYS[1], 'used_at', ARGV[6])
     return 1
     """
     # Deletes every token of a family and the family's set, atomically.
@@ -74,13 +89,6 @@ class RedisTokenStore:
     end
     return redis.call('DEL', KEYS[1])
     """
-    # Marks the token used and returns its fields with the previous use time, atomically.
-    _USE = """
-    local fields = redis.call('HGETALL', KEYS[1])
-    if #fields == 0 then return nil end
-    redis.call('HSETNX', KEYS[1], 'used_at', ARGV[1])
-    return fields
-    """
 
     def __init__(self, client: Any, *, prefix: str = "sessionext:rt:") -> None:
         from redis import RedisError  # the optional "redis" extra
@@ -88,40 +96,31 @@ class RedisTokenStore:
         self._errors = RedisError
         self.client = client
         self.prefix = prefix
-        self._use = client.register_script(self._USE)
         self._save = client.register_script(self._SAVE)
+        self._rotate = client.register_script(self._ROTATE)
         self._revoke = client.register_script(self._REVOKE)
 
     def _family_key(self, family: str) -> str:
         return f"{self.prefix}family:{family}"
 
-    def save_refresh_token(
-        self,
-        token_hash: str,
-        family: str,
-        claims: Mapping[str, Any],
-        expires: datetime,
-        parent: str | None = None,
-    ) -> bool:
-        ttl = max(1, int(expires.timestamp() - _now()))
-        keys = [self.prefix + token_hash, self._family_key(family)]
-        args = [family, json.dumps(dict(claims)), int(expires.timestamp()), ttl]
+    def _call(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a Redis command or script; a Redis failure becomes :class:`StoreError`."""
         try:
-            saved = self._save(keys=keys, args=[*args, parent or "", self.prefix, token_hash])
+            return command(*args, **kwargs)
         except self._errors as error:
             raise StoreError(f"redis: {type(error).__name__}") from error
-        return bool(saved)
 
-    def use_refresh_token(
-        self, token_hash: str, now: datetime
-    ) -> tuple[RefreshRecord, datetime | None] | None:
-        try:
-            fields = self._use(keys=[self.prefix + token_hash], args=[str(now.timestamp())])
-        except self._errors as error:
-            raise StoreError(f"redis: {type(error).__name__}") from error
+    def save_refresh_token(
+        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
+    ) -> None:
+        keys = [self.prefix + token_hash, self._family_key(family)]
+        self._call(self._save, keys=keys, args=[*_fields(family, claims, expires), token_hash])
+
+    def find_refresh_token(self, token_hash: str) -> tuple[RefreshRecord, datetime | None] | None:
+        fields = self._call(self.client.hgetall, self.prefix + token_hash)
         if not fields:
             return None
-        values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
+        values = {_text(k): _text(v) for k, v in fields.items()}
         record = RefreshRecord(
             family=values["family"],
             claims=json.loads(values["claims"]),
@@ -130,11 +129,27 @@ class RedisTokenStore:
         used = values.get("used_at")
         return record, datetime.fromtimestamp(float(used), timezone.utc) if used else None
 
+    def rotate_refresh_token(
+        self,
+        token_hash: str,
+        new_hash: str,
+        family: str,
+        claims: Mapping[str, Any],
+        expires: datetime,
+        now: datetime,
+    ) -> bool:
+        keys = [self.prefix + token_hash, self.prefix + new_hash, self._family_key(family)]
+        args = [*_fields(family, claims, expires), new_hash, str(now.timestamp())]
+        return bool(self._call(self._rotate, keys=keys, args=args))
+
     def revoke_refresh_family(self, family: str) -> None:
-        try:
-            self._revoke(keys=[self._family_key(family)], args=[self.prefix])
-        except self._errors as error:
-            raise StoreError(f"redis: {type(error).__name__}") from error
+        self._call(self._revoke, keys=[self._family_key(family)], args=[self.prefix])
+
+
+def _fields(family: str, claims: Mapping[str, Any], expires: datetime) -> list[Any]:
+    """A token's stored fields and its time to live: family, claims, expiry, seconds left."""
+    ttl = max(1, int(expires.timestamp() - _now()))
+    return [family, json.dumps(dict(claims)), int(expires.timestamp()), ttl]
 
 
 def _text(value: bytes | str) -> str:

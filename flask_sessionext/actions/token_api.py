@@ -7,6 +7,7 @@ the family. These routes take no cookies, so they need no CSRF token.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import uuid
@@ -18,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from ..bearer import bearer_token
 from ..errors import TokenError
+from ..jwt import hkdf
 from ..providers.credentials import Credentials
 from ..responses import invalid_token, logger
 from ..responses import token_error as error
@@ -54,7 +56,6 @@ def login(state: AuthState) -> Response:
     if shaped is None:
         return error(403, "AccessDenied", "sign-in refused")
     response = _issue(state, dict(shaped), family=str(uuid.uuid4()))
-    assert response is not None  # a new family has no parent to lose
     send(signed_in, user=user, account=account, token=dict(shaped), is_new_user=None)
     return response
 
@@ -62,8 +63,11 @@ def login(state: AuthState) -> Response:
 def refresh(state: AuthState) -> Response:
     """``{"refreshToken"}`` → a new pair; the old refresh token is spent.
 
-    A second use within ``AUTH_TOKEN_REUSE_GRACE`` seconds of the first is refused; a later one
-    is reuse of a stolen token, and revokes the whole family.
+    Spending it and storing its successor is one atomic store operation, so a store failure
+    leaves it valid for the retry. The successor is derived from it, so a second use within
+    ``AUTH_TOKEN_REUSE_GRACE`` seconds (a retry whose answer was lost, a second tab) gets the
+    same successor while that is unused; a later one is reuse of a stolen token, and revokes
+    the whole family.
     """
     body = request.get_json(silent=True)
     value = body.get("refreshToken") if isinstance(body, dict) else None
@@ -71,25 +75,33 @@ def refresh(state: AuthState) -> Response:
         return error(400, "invalid_request", "refreshToken is required")
     store, tokens, now = state.token_store, state.access_tokens, datetime.now(timezone.utc)
     assert store is not None and tokens is not None
-    found = store.use_refresh_token(_hash(value), now)
+    found = store.find_refresh_token(_hash(value))
     if found is None:
         return error(401, "invalid_grant", "unknown, used or revoked refresh token")
     record, used_at = found
-    if used_at is not None:
-        if now - used_at > timedelta(seconds=tokens.config.reuse_grace):
-            logger.warning("flask-sessionext: refresh token reused; revoking its family")
-            store.revoke_refresh_family(record.family)
+    if used_at is not None and now - used_at > timedelta(seconds=tokens.config.reuse_grace):
+        logger.warning("flask-sessionext: refresh token reused; revoking its family")
+        store.revoke_refresh_family(record.family)
         return error(401, "invalid_grant", "refresh token already used")
     if record.expires <= now:
         return error(401, "invalid_grant", "refresh token expired")
-    claims = {k: v for k, v in record.claims.items() if k not in _ISSUED}
-    shaped = state.ext._jwt.or_none(token=claims, trigger="refresh")
-    if shaped is None:
-        store.revoke_refresh_family(record.family)
-        return error(401, "invalid_grant", "refresh refused")
-    return _issue(state, dict(shaped), family=record.family, parent=_hash(value)) or error(
-        401, "invalid_grant", "the refresh token was revoked"
-    )
+    successor = _successor(state, value)
+    if used_at is None:
+        kept = {k: v for k, v in record.claims.items() if k not in _ISSUED}
+        shaped = state.ext._jwt.or_none(token=kept, trigger="refresh")
+        if shaped is None:
+            store.revoke_refresh_family(record.family)
+            return error(401, "invalid_grant", "refresh refused")
+        claims = {k: v for k, v in shaped.items() if k not in _ISSUED}
+        expires = now + timedelta(seconds=tokens.config.refresh_max_age)
+        args = (_hash(value), _hash(successor), record.family, claims, expires, now)
+        if store.rotate_refresh_token(*args):
+            return _answer(state, successor, claims, record.family)
+    # Spent already, within the grace: the successor again, unless it is used or revoked.
+    issued = store.find_refresh_token(_hash(successor))
+    if issued is None or issued[1] is not None:
+        return error(401, "invalid_grant", "refresh token already used")
+    return _answer(state, successor, issued[0].claims, record.family)
 
 
 def logout(state: AuthState) -> Response:
@@ -99,7 +111,7 @@ def logout(state: AuthState) -> Response:
     body = request.get_json(silent=True)
     value = body.get("refreshToken") if isinstance(body, dict) else None
     if isinstance(value, str) and value:
-        found = store.use_refresh_token(_hash(value), datetime.now(timezone.utc))
+        found = store.find_refresh_token(_hash(value))
         if found is None:
             return jsonify({})
         family, claims = found[0].family, found[0].claims
@@ -117,22 +129,34 @@ def logout(state: AuthState) -> Response:
     return jsonify({})
 
 
-def _issue(
-    state: AuthState, claims: dict[str, Any], family: str, parent: str | None = None
-) -> Response | None:
-    """Answer a new access and refresh token; ``None`` when the family was revoked meanwhile."""
+def _issue(state: AuthState, claims: dict[str, Any], family: str) -> Response:
+    """Start a family: store its first refresh token and answer it with an access token."""
     tokens, store = state.access_tokens, state.token_store
     assert tokens is not None and store is not None
     claims = {k: v for k, v in claims.items() if k not in _ISSUED}
     refresh_token = secrets.token_urlsafe(32)
     expires = datetime.now(timezone.utc) + timedelta(seconds=tokens.config.refresh_max_age)
-    if not store.save_refresh_token(_hash(refresh_token), family, claims, expires, parent):
-        return None
+    store.save_refresh_token(_hash(refresh_token), family, claims, expires)
+    return _answer(state, refresh_token, claims, family)
+
+
+def _answer(state: AuthState, refresh_token: str, claims: dict[str, Any], family: str) -> Response:
+    """The token API's answer: a new access token with ``refresh_token``."""
+    tokens = state.access_tokens
+    assert tokens is not None
     return jsonify(
         token=tokens.encode(claims, sid=family),
         refreshToken=refresh_token,
         expiresIn=tokens.config.max_age,
     )
+
+
+def _successor(state: AuthState, refresh_token: str) -> str:
+    """The refresh token that replaces ``refresh_token``: derived from it with the secret, so
+    a retried refresh gets the same one and nobody without the secret can compute it."""
+    info = "flask-sessionext refresh token successor"
+    key = hkdf(state.config.secrets[0], refresh_token, info, 32)
+    return base64.urlsafe_b64encode(key).rstrip(b"=").decode()
 
 
 def _credentials_provider(state: AuthState, provider_id: object) -> Credentials | None:

@@ -109,30 +109,30 @@ class MemoryAdapter:
         return self.tokens.pop((identifier, token_hash), None)
 
     def save_refresh_token(
+        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
+    ) -> None:
+        with self._lock:
+            self.refresh_tokens[token_hash] = (RefreshRecord(family, dict(claims), expires), None)
+
+    def find_refresh_token(self, token_hash: str) -> tuple[RefreshRecord, datetime | None] | None:
+        return self.refresh_tokens.get(token_hash)
+
+    def rotate_refresh_token(
         self,
         token_hash: str,
+        new_hash: str,
         family: str,
         claims: Mapping[str, Any],
         expires: datetime,
-        parent: str | None = None,
+        now: datetime,
     ) -> bool:
         with self._lock:
-            if parent is not None and parent not in self.refresh_tokens:
-                return False
-            self.refresh_tokens[token_hash] = (RefreshRecord(family, dict(claims), expires), None)
-            return True
-
-    def use_refresh_token(
-        self, token_hash: str, now: datetime
-    ) -> tuple[RefreshRecord, datetime | None] | None:
-        with self._lock:
             found = self.refresh_tokens.get(token_hash)
-            if found is None:
-                return None
-            record, used_at = found
-            if used_at is None:
-                self.refresh_tokens[token_hash] = (record, now)
-            return record, used_at
+            if found is None or found[1] is not None or found[0].family != family:
+                return False
+            self.refresh_tokens[new_hash] = (RefreshRecord(family, dict(claims), expires), None)
+            self.refresh_tokens[token_hash] = (found[0], now)
+            return True
 
     def revoke_refresh_family(self, family: str) -> None:
         with self._lock:

@@ -359,55 +359,62 @@ class SQLAlchemyAdapter:
 
     @_store
     def save_refresh_token(
+        self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
+    ) -> None:
+        with self.engine.begin() as conn:
+            self._insert_refresh(conn, token_hash, family, claims, expires)
+
+    def _insert_refresh(
         self,
+        conn: Connection,
         token_hash: str,
         family: str,
         claims: Mapping[str, Any],
         expires: datetime,
-        parent: str | None = None,
+    ) -> None:
+        values = {"family": family, "claims": json.dumps(dict(claims)), "expires": expires}
+        conn.execute(insert(self._refresh).values(token_hash=token_hash, **values))
+
+    @_store
+    def find_refresh_token(self, token_hash: str) -> tuple[RefreshRecord, datetime | None] | None:
+        table = self._refresh
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.token_hash == token_hash)).first()
+        if row is None:
+            return None
+        return _record(row), utc(row.used_at) if row.used_at is not None else None
+
+    @_store
+    def rotate_refresh_token(
+        self,
+        token_hash: str,
+        new_hash: str,
+        family: str,
+        claims: Mapping[str, Any],
+        expires: datetime,
+        now: datetime,
     ) -> bool:
         table = self._refresh
+        # One transaction: a failure before COMMIT rolls the spend back with the insert.
         with self.engine.begin() as conn:
-            if parent is not None:
-                # Hold the parent row: a revoke that starts now waits for this transaction
-                # (and deletes the family twice to catch the row it adds).
-                lock = select(table.c.token_hash).where(table.c.token_hash == parent)
-                if conn.execute(lock.with_for_update()).first() is None:
-                    return False
-            conn.execute(
-                insert(table).values(
-                    token_hash=token_hash,
-                    family=family,
-                    claims=json.dumps(dict(claims)),
-                    expires=expires,
+            spent = conn.execute(
+                update(table)
+                .where(
+                    table.c.token_hash == token_hash,
+                    table.c.family == family,
+                    table.c.used_at.is_(None),
                 )
+                .values(used_at=now)
             )
+            if spent.rowcount != 1:
+                return False
+            self._insert_refresh(conn, new_hash, family, claims, expires)
         return True
 
     @_store
-    def use_refresh_token(
-        self, token_hash: str, now: datetime
-    ) -> tuple[RefreshRecord, datetime | None] | None:
-        table = self._refresh
-        columns = (table.c.family, table.c.claims, table.c.expires)
-        with self.engine.begin() as conn:
-            first = conn.execute(
-                update(table)
-                .where(table.c.token_hash == token_hash, table.c.used_at.is_(None))
-                .values(used_at=now)
-                .returning(*columns)
-            ).first()
-            if first is not None:
-                return _record(first), None
-            again = conn.execute(
-                select(*columns, table.c.used_at).where(table.c.token_hash == token_hash)
-            ).first()
-        return (_record(again), utc(again.used_at)) if again is not None else None
-
-    @_store
     def revoke_refresh_family(self, family: str) -> None:
-        # Twice: the second pass (a new snapshot) removes a token saved by a refresh that held
-        # its parent while the first pass waited for it.
+        # Twice: the second pass (a new snapshot) removes a token stored by a rotation that
+        # held its parent row while the first pass waited for it.
         for _ in range(2):
             with self.engine.begin() as conn:
                 conn.execute(delete(self._refresh).where(self._refresh.c.family == family))
