@@ -86,20 +86,25 @@ def make_app(
             return token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt", **config)
         if request.param == "redis":
             return token_app(store=redis_store, **config)
-        db = new_db()
-        built = token_app(
-            adapter=SQLAlchemyAdapter(db),
-            AUTH_SESSION_STRATEGY="jwt",
-            SQLALCHEMY_DATABASE_URI=database_url,
-            **config,
-        )
-        db.init_app(built)
-        track_app(built)
-        with built.app_context():
-            db.create_all()
-        return built
+        return sql_token_app(database_url, **config)
 
     return make
+
+
+def sql_token_app(database_url: str, **config: Any) -> Flask:
+    """A token-API app whose refresh tokens live in the SQL adapter, tables created."""
+    db = new_db()
+    built = token_app(
+        adapter=SQLAlchemyAdapter(db),
+        AUTH_SESSION_STRATEGY="jwt",
+        SQLALCHEMY_DATABASE_URI=database_url,
+        **config,
+    )
+    db.init_app(built)
+    track_app(built)
+    with built.app_context():
+        db.create_all()
+    return built
 
 
 @pytest.fixture

@@ -26,13 +26,11 @@ from redis.retry import Retry
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Engine
 
-from flask_sessionext.adapters import SQLAlchemyAdapter
 from flask_sessionext.token_store import RedisTokenStore
 
-from .database import new_db, track_app
 from .netcut import relay
 from .requirements import unavailable
-from .test_token_api import API, bearer, login, token_app
+from .test_token_api import API, bearer, login, sql_token_app, token_app
 
 # No retries: each outage is one failed command, answered at once.
 NO_RETRY = Retry(NoBackoff(), 0)
@@ -172,21 +170,7 @@ def test_redis_answer_lost_after_the_rotation_ran(redis_server: RedisServer) -> 
 
 @pytest.fixture
 def sql_app(database_url: str) -> Flask:
-    return make_sql_app(database_url)
-
-
-def make_sql_app(database_url: str) -> Flask:
-    db = new_db()
-    app = token_app(
-        adapter=SQLAlchemyAdapter(db),
-        AUTH_SESSION_STRATEGY="jwt",
-        SQLALCHEMY_DATABASE_URI=database_url,
-    )
-    db.init_app(app)
-    track_app(app)
-    with app.app_context():
-        db.create_all()
-    return app
+    return sql_token_app(database_url)
 
 
 def engine_of(app: Flask) -> Engine:
@@ -269,7 +253,7 @@ def test_postgresql_commit_answer_lost(database_url: str) -> None:
         pytest.skip("a network between app and database needs PostgreSQL")
     url = make_url(database_url)
     with relay((url.host or "127.0.0.1", url.port or 5432)) as cut:
-        app = make_sql_app(url.set(host="127.0.0.1", port=cut.port).render_as_string(False))
+        app = sql_token_app(url.set(host="127.0.0.1", port=cut.port).render_as_string(False))
         client = app.test_client()
         first = login(client).get_json()["refreshToken"]
         before_rotating(app, lambda: cut.cut_answer_to(b"COMMIT"))
