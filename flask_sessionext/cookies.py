@@ -26,6 +26,7 @@ class CookieNames:
     state: str
     pkce: str
     nonce: str
+    email_check: str
     secure: bool
 
     @classmethod
@@ -39,6 +40,7 @@ class CookieNames:
             state=f"{prefix}authjs.state",
             pkce=f"{prefix}authjs.pkce.code_verifier",
             nonce=f"{prefix}authjs.nonce",
+            email_check=f"{prefix}authjs.email-check",
             secure=secure,
         )
 

@@ -41,7 +41,10 @@ SIGNIN_MESSAGES = {
 ERROR_MESSAGES = {
     "Configuration": "There is a problem with the server configuration; the log has details.",
     "AccessDenied": "You do not have permission to sign in.",
-    "Verification": "The sign-in link is no longer valid. It may have been used or have expired.",
+    "Verification": (
+        "The sign-in link is no longer valid. It may have been used or have expired, or have "
+        "been opened in another browser than the one that asked for it."
+    ),
 }
 
 

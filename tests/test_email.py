@@ -506,11 +506,6 @@ def plain_app(**config: Any) -> Flask:
     return app
 
 
-def test_email_needs_an_adapter() -> None:
-    with pytest.raises(ConfigurationError, match="needs an adapter"):
-        AuthExt(plain_app(TESTING=True), providers=[Email(send=print)])
-
-
 def test_production_needs_a_sender() -> None:
     with pytest.raises(ConfigurationError, match="has no sender"):
         AuthExt(plain_app(), providers=[Email()], adapter=MemoryAdapter())

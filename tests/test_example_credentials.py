@@ -15,6 +15,11 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "credentials" / "ap
 
 @pytest.fixture
 def example(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    return load(monkeypatch)
+
+
+def load(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Import the example afresh (its module-level app reads the environment)."""
     monkeypatch.setenv("AUTH_SECRET", "example-secret-" + "e" * 32)
     spec = importlib.util.spec_from_file_location("credentials_example", EXAMPLE)
     assert spec is not None and spec.loader is not None
@@ -55,3 +60,26 @@ def test_wrong_password_is_refused(example: ModuleType) -> None:
     client = example.app.test_client()
     assert "error=CredentialsSignin" in sign_in(client, "bob", "wonderland")
     assert client.get("/api/auth/session").get_json() is None
+
+
+def test_email_link_without_a_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FLASK_DEBUG", "1")  # what `flask run --debug` sets: links are printed
+    monkeypatch.delenv("AUTH_EMAIL_SERVER", raising=False)
+    module = load(monkeypatch)
+    client, other = module.app.test_client(), module.app.test_client()
+    token = client.get("/api/auth/csrf").get_json()["csrfToken"]
+    data = {"csrfToken": token, "email": "alice@example.com", "callbackUrl": "/admin"}
+    assert "verify-request" in client.post("/api/auth/signin/email", data=data).location
+    [link] = [w for w in capsys.readouterr().err.split() if "/api/auth/callback/email?" in w]
+    assert "error=Verification" in other.get(link).location  # only in the browser that asked
+    assert client.get(link).location == "http://localhost/admin"
+    page = client.get("/admin").get_data(as_text=True)
+    assert "Hello Alice, you are <strong>admin</strong>" in page
+    assert client.get("/api/auth/session").get_json()["user"]["id"] == "1"
+    assert "error=Verification" in client.get(link).location  # once
+    data = {"csrfToken": token, "email": "eve@example.org"}
+    refused = client.post("/api/auth/signin/email", data=data)
+    assert "error=AccessDenied" in refused.location
+    assert "/callback/email" not in capsys.readouterr().err  # nothing sent to strangers

@@ -1,8 +1,9 @@
 """Email sign-in: ``POST /signin/<id>`` mails a one-time link, ``GET /callback/<id>`` uses it.
 
-The token travels only in the link. The adapter stores ``sha256(token + secret)`` bound to the
-normalised address (Auth.js's ``createHash(`${token}${secret}`)``), so a leaked table grants
-nothing; using it deletes it, so a link signs in once.
+With an adapter, the token travels only in the link and the adapter stores
+``sha256(token + secret)`` bound to the normalised address (Auth.js's
+``createHash(`${token}${secret}`)``), so a leaked table grants nothing; using it deletes it,
+so a link signs in once. Without one, the link is signed (:mod:`.email_link`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..redirects import callback_url
 from ..responses import auth_error, go_to, logger, page_url, wants_json
 from ..state import AuthState
 from ..types import Account, User
+from . import email_link
 from .signin import complete_signin
 
 #: What a token from :func:`secrets.token_urlsafe` can look like; anything else is refused
@@ -39,43 +41,56 @@ def verification_token_hash(token: str, secret: str) -> str:
 
 
 def send_link(state: AuthState, provider: Email, email_value: object, next_url: str) -> Response:
-    """Store a token for the address, mail the link, and go to the verify-request page."""
+    """Make a link for the address, mail it, and go to the verify-request page."""
     pages = state.config.pages
     email = _normalized(provider, email_value)
     if email is None:
         return _invalid_email()
-    adapter = _adapter(state)
+    adapter = state.ext.adapter
     origin = state.origin(request)
-    user = _known_user(adapter, email)
     allowed = state.ext._signin.or_none(
-        user=user, account=_account(provider, email), email={"verificationRequest": True}
+        user=_known_user(adapter, email),
+        account=_account(provider, email),
+        email={"verificationRequest": True},
     )
     if isinstance(allowed, str) and allowed:
         return go_to(callback_url(allowed, origin, state.ext._redirect))
     if allowed is not True:
         return auth_error("AccessDenied", pages, detail="signin_callback refused the email")
-    token = secrets.token_urlsafe(32)
-    token_hash = verification_token_hash(token, state.config.secrets[0])
-    expires = datetime.now(timezone.utc) + timedelta(seconds=provider.max_age)
-    adapter.create_verification_token(email, token_hash, expires)
-    query = urlencode({"callbackUrl": next_url, "token": token, "email": email})
-    url = f"{origin}{state.config.base_path}/callback/{provider.id}?{query}"
+    signed: email_link.SignedLink | None = None
+    token_hash = ""
+    if adapter is None:
+        signed = email_link.issue(state, provider, email)
+        token, query = signed.token, {"callbackUrl": next_url, "token": signed.token}
+    else:
+        token = secrets.token_urlsafe(32)
+        token_hash = verification_token_hash(token, state.config.secrets[0])
+        expires = datetime.now(timezone.utc) + timedelta(seconds=provider.lifetime(stored=True))
+        adapter.create_verification_token(email, token_hash, expires)
+        query = {"callbackUrl": next_url, "token": token, "email": email}
+    url = f"{origin}{state.config.base_path}/callback/{provider.id}?{urlencode(query)}"
     try:
         provider.send(email, url, provider)
     except Exception as error:
-        adapter.use_verification_token(email, token_hash)  # nobody got it: drop it now
+        if adapter is not None:
+            adapter.use_verification_token(email, token_hash)  # nobody got it: drop it now
         return auth_error("Configuration", pages, detail=_send_failure(provider, error, token))
-    return go_to(page_url("verify_request", pages, provider=provider.id, type="email"))
+    response = go_to(page_url("verify_request", pages, provider=provider.id, type="email"))
+    if signed is not None:
+        email_link.bind(response, state, provider, signed)
+    return response
 
 
 def verify_link(state: AuthState, provider: Email) -> Response:
-    """Use the link's token (once) and sign the address in; any failure is ``Verification``."""
+    """Use the link (once) and sign the address in; any failure is ``Verification``."""
+    if state.ext.adapter is None:
+        return _verify_signed_link(state, provider)
     pages = state.config.pages
     email = _normalized(provider, request.args.get("email"))
     token = request.args.get("token", "")
     if email is None or not _TOKEN.fullmatch(token):
         return auth_error("Verification", pages, detail="malformed email sign-in link")
-    adapter = _adapter(state)
+    adapter = state.ext.adapter
     expires = None
     for secret in state.config.secrets:
         expires = adapter.use_verification_token(email, verification_token_hash(token, secret))
@@ -85,11 +100,24 @@ def verify_link(state: AuthState, provider: Email) -> Response:
         return auth_error("Verification", pages, detail="unknown or used email sign-in token")
     if expires <= datetime.now(timezone.utc):
         return auth_error("Verification", pages, detail="expired email sign-in token")
-    user = _known_user(adapter, email)
+    return _sign_in(state, provider, adapter, email)
+
+
+def _verify_signed_link(state: AuthState, provider: Email) -> Response:
+    """A link without a database: signed, unexpired, and asked for by this browser."""
+    email, detail = email_link.use(state, provider, request.args.get("token", ""))
+    if email is None:
+        return auth_error("Verification", state.config.pages, detail=detail)
+    response = _sign_in(state, provider, None, email)
+    email_link.consume(response, state)
+    return response
+
+
+def _sign_in(state: AuthState, provider: Email, adapter: Adapter | None, email: str) -> Response:
     return complete_signin(
         state,
         provider,
-        user,
+        _known_user(adapter, email),
         _account(provider, email),
         next_url=request.args.get("callbackUrl"),
     )
@@ -105,13 +133,13 @@ def _normalized(provider: Email, value: object) -> str | None:
     return email if isinstance(email, str) and email else None
 
 
-def _adapter(state: AuthState) -> Adapter:
-    """The adapter: ``Email.init_app`` refuses to start without one."""
-    return cast(Adapter, state.ext.adapter)
+def _known_user(adapter: Adapter | None, email: str) -> User:
+    """The stored user with this address, or a new one (created when the link is used).
 
-
-def _known_user(adapter: Adapter, email: str) -> User:
-    """The stored user with this address, or a new one (created when the link is used)."""
+    Without an adapter the user's ``id`` is the address itself.
+    """
+    if adapter is None:
+        return {"id": email, "email": email}
     stored: dict[str, Any] | None = adapter.get_user_by_email(email)
     if stored is None:
         stored = {"id": str(uuid.uuid4()), "email": email, "email_verified": None}

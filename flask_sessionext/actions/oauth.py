@@ -14,19 +14,17 @@ from authlib.common.security import generate_token
 from flask import request
 from werkzeug.wrappers import Response
 
-from ..cookies import CookieNames, expire_cookie, set_cookie
-from ..errors import OAuthFlowError, TokenError
-from ..jwt import decode, encode
+from ..cookies import CookieNames
+from ..errors import OAuthFlowError
 from ..providers.oauth import OAuth2
 from ..providers.oidc import OIDC
 from ..refresh import provider_tokens
 from ..responses import auth_error, go_to, logger
 from ..state import AuthState
 from ..types import Account
+from .checks import clear_check, read_check, set_check
 from .signin import complete_signin
 
-#: Lifetime of the check cookies, in seconds.
-CHECK_MAX_AGE = 15 * 60
 _LENGTHS = {"state": 32, "pkce": 64, "nonce": 32}
 
 
@@ -44,14 +42,7 @@ def start(state: AuthState, provider: OAuth2, next_url: str) -> Response:
     response = go_to(url)
     names = state.cookie_names(request)
     for check, value in [*checks.items(), ("callback", next_url)]:
-        name = _cookie_name(names, check)
-        payload = encode(
-            {"value": value, "provider": provider.id},
-            secret=state.config.secrets,
-            salt=name,
-            max_age=CHECK_MAX_AGE,
-        )
-        set_cookie(response, name, payload, secure=names.secure, max_age=CHECK_MAX_AGE)
+        set_check(response, state, _cookie_name(names, check), value, provider=provider.id)
     return response
 
 
@@ -59,13 +50,12 @@ def callback(state: AuthState, provider: OAuth2) -> Response:
     """Finish the sign-in: verify the checks, exchange the code, read the profile, sign in."""
     names = state.cookie_names(request)
     checks = {
-        check: _read_check(state, names, check, provider.id)
+        check: _text(read_check(state, _cookie_name(names, check), provider=provider.id))
         for check in [*provider.checks, "callback"]
     }
     response = _finish(state, provider, checks)
     for check in [*provider.checks, "callback"]:
-        if _cookie_name(names, check) in request.cookies:
-            expire_cookie(response, _cookie_name(names, check), secure=names.secure)
+        clear_check(response, state, _cookie_name(names, check))
     return response
 
 
@@ -138,18 +128,5 @@ def _cookie_name(names: CookieNames, check: str) -> str:
     return names.callback_url if check == "callback" else names.check(check)
 
 
-def _read_check(state: AuthState, names: CookieNames, check: str, provider_id: str) -> str | None:
-    """The value of a check cookie, if it decodes and was set for this provider."""
-    name = _cookie_name(names, check)
-    raw = request.cookies.get(name)
-    if not raw:
-        return None
-    try:
-        payload = decode(raw, secret=state.config.secrets, salt=name)
-    except TokenError:
-        return None
-    claims: dict[str, Any] = dict(payload)
-    value = claims.get("value")
-    if claims.get("provider") != provider_id or not isinstance(value, str):
-        return None
-    return value
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

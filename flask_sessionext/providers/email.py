@@ -1,7 +1,8 @@
 """Sign-in with a link sent by email (Auth.js's email provider, "magic links").
 
-``POST /signin/<id>`` stores a one-time token (hashed) and mails a link that carries it; the
-link signs the address in once, before it expires. The flow is in :mod:`..actions.email`;
+``POST /signin/<id>`` mails a link that signs the address in once, before it expires: with an
+adapter the link carries a one-time token stored hashed, without one it is signed and bound to
+the browser that asked. The flows are in :mod:`..actions.email`;
 this module has the provider, the address normalisation, and two senders: the development
 one that prints the link, and :class:`SMTPSender`.
 """
@@ -32,6 +33,9 @@ MAX_EMAIL_LENGTH = 320
 MAX_LOCAL_BYTES = 64
 MAX_DOMAIN_BYTES = 255
 MAX_LABEL_BYTES = 63
+#: Default lifetime of a link whose token the adapter stores, and of a signed link.
+STORED_MAX_AGE = 24 * 60 * 60
+SIGNED_MAX_AGE = 10 * 60
 
 Send = Callable[[str, str, "Email"], object]
 Normalize = Callable[[object], str | None]
@@ -95,14 +99,16 @@ def _printable(ch: str) -> bool:
 
 
 class Email(Provider):
-    """Sign in by a link sent to the user's address; needs an adapter (the tokens are stored).
+    """Sign in by a link sent to the user's address.
 
-    ``send(email, url, provider)`` delivers the link: pass :class:`SMTPSender` or your own
-    function. Without one, the link is printed to stderr, which only an app in debug or
-    testing mode accepts: any other app refuses to start. The link works once, for
-    ``max_age`` seconds (default 24 hours), and only for the address it was sent to.
-    ``normalize`` turns the submitted address into the identifier (return ``None`` to refuse);
-    the default is :func:`normalize_email`.
+    With an adapter the link carries a one-time token the adapter stores (default lifetime
+    24 hours); without one it is signed with itsdangerous and works only in the browser that
+    asked for it, once (default lifetime 10 minutes). ``send(email, url, provider)`` delivers
+    it: pass :class:`SMTPSender` or your own function. Without one, the link is printed to
+    stderr, which only an app in debug or testing mode accepts: any other app refuses to
+    start. ``max_age`` is the link's lifetime in seconds. ``normalize`` turns the submitted
+    address into the identifier (return ``None`` to refuse); the default is
+    :func:`normalize_email`.
     """
 
     type: ClassVar[str] = "email"
@@ -113,23 +119,27 @@ class Email(Provider):
         *,
         id: str = "email",
         name: str = "Email",
-        max_age: int = 24 * 60 * 60,
+        max_age: int | None = None,
         normalize: Normalize = normalize_email,
     ) -> None:
         super().__init__(id=id, name=name)
-        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 1:
+        if max_age is not None and (
+            isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 1
+        ):
             raise ValueError(f"max_age must be a positive number of seconds, got {max_age!r}.")
         self.send: Send = send or print_link
         self.max_age = max_age
         self.normalize = normalize
 
+    def lifetime(self, stored: bool) -> int:
+        """How long a link works: ``max_age``, else 24 hours when the adapter stores the
+        token (``stored``), 10 minutes for a signed link."""
+        if self.max_age is not None:
+            return self.max_age
+        return STORED_MAX_AGE if stored else SIGNED_MAX_AGE
+
     def init_app(self, app: Flask, adapter: object | None) -> None:
-        """Refuse to start without an adapter, or with the printing sender outside debug."""
-        if adapter is None:
-            raise ConfigurationError(
-                f"email provider {self.id!r} needs an adapter to store its sign-in tokens: "
-                "AuthExt(providers=[...], adapter=SQLAlchemyAdapter(db))."
-            )
+        """Refuse to start with the printing sender outside debug or testing mode."""
         if self.send is print_link and not (app.debug or app.testing):
             raise ConfigurationError(
                 f"email provider {self.id!r} has no sender: pass Email(send=SMTPSender()) or "
