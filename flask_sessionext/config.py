@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,11 +74,20 @@ class TokenAPIConfig:
     reuse_grace: int
 
 
+def setting(config: Mapping[str, Any], key: str) -> Any:
+    """``config[key]``, else the environment variable ``key`` (as Auth.js reads ``AUTH_*``)."""
+    value = config.get(key)
+    return os.environ.get(key) if value is None else value
+
+
 def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
     """Set every default with ``setdefault``, then validate; raise :class:`ConfigurationError`.
 
-    The session strategy defaults to ``database`` when an adapter is given, else ``jwt``.
+    ``AUTH_SECRET`` (and ``AUTH_SECRET_1`` to ``_3``), ``AUTH_URL`` and ``AUTH_TRUST_HOST`` come
+    from the environment when the app config lacks them. The session strategy defaults to
+    ``database`` when an adapter is given, else ``jwt``.
     """
+    _from_environment(app.config)
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     app.config.setdefault("AUTH_SESSION_STRATEGY", "database" if has_adapter else "jwt")
@@ -108,6 +118,33 @@ def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
     )
 
 
+def _from_environment(config: dict[str, Any]) -> None:
+    """Auth.js's environment variables, for the keys the app config leaves unset."""
+    env = os.environ
+    if config.get("AUTH_SECRET") is None:
+        # As Auth.js: the highest-numbered secret encrypts, every one decrypts.
+        names = ("AUTH_SECRET_3", "AUTH_SECRET_2", "AUTH_SECRET_1", "AUTH_SECRET")
+        found = [env[name] for name in names if env.get(name)]
+        if found:
+            config["AUTH_SECRET"] = found
+    if config.get("AUTH_URL") is None and env.get("AUTH_URL"):
+        config["AUTH_URL"] = env["AUTH_URL"]
+    if config.get("AUTH_TRUST_HOST") is None and "AUTH_TRUST_HOST" in env:
+        config["AUTH_TRUST_HOST"] = _flag("AUTH_TRUST_HOST", env["AUTH_TRUST_HOST"])
+
+
+def _flag(key: str, value: str) -> bool:
+    """An environment variable read as a boolean: ``1``/``true``/``yes``/``on`` or the opposite."""
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(
+        f"the environment variable {key} must be true or false, got {value!r}."
+    )
+
+
 def _token_api(c: Mapping[str, Any]) -> TokenAPIConfig:
     algorithm, key = c["AUTH_TOKEN_ALGORITHM"], c["AUTH_TOKEN_PRIVATE_KEY"]
     if algorithm not in TOKEN_ALGORITHMS:
@@ -135,7 +172,7 @@ def _token_api(c: Mapping[str, Any]) -> TokenAPIConfig:
 
 
 def _secrets(value: object) -> tuple[str, ...]:
-    how = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+    how = "generate one with `flask auth secret` and set it in the app config or the environment"
     if isinstance(value, str):
         value = (value,)
     if not isinstance(value, Sequence) or not value:

@@ -54,7 +54,7 @@ def test_one_extension_serves_two_apps() -> None:
 
 @pytest.mark.parametrize("secret", [None, "", "short", ["x" * 40, "short"], [], 42])
 def test_missing_or_short_secret_stops_init_app_and_says_how(secret: object) -> None:
-    with pytest.raises(ConfigurationError, match=r"secrets\.token_urlsafe"):
+    with pytest.raises(ConfigurationError, match="flask auth secret"):
         AuthExt(make(AUTH_SECRET=secret), providers=[])
 
 
@@ -119,3 +119,27 @@ def test_untrusted_host_refuses_auth_routes_until_auth_url_is_set() -> None:
     assert providers["credentials"]["callbackUrl"] == (
         "https://app.example/api/auth/callback/credentials"
     )
+
+
+def test_auth_js_environment_variables_fill_what_the_config_lacks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTH_SECRET", "e" * 32)
+    monkeypatch.setenv("AUTH_SECRET_1", "n" * 32)
+    monkeypatch.setenv("AUTH_URL", "https://env.example")
+    monkeypatch.setenv("AUTH_TRUST_HOST", "1")
+    state = build_app(AUTH_SECRET=None).extensions["sessionext"]
+    assert state.config.secrets == ("n" * 32, "e" * 32)  # the numbered one encrypts, as Auth.js
+    assert state.config.url == "https://env.example" and state.config.trust_host is True
+    configured = build_app(AUTH_URL="https://config.example", AUTH_TRUST_HOST=False)
+    config = configured.extensions["sessionext"].config
+    assert config.secrets == (SECRET,)  # the app config wins
+    assert config.url == "https://config.example" and config.trust_host is False
+
+
+def test_an_unreadable_boolean_in_the_environment_stops_init_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTH_TRUST_HOST", "maybe")
+    with pytest.raises(ConfigurationError, match="AUTH_TRUST_HOST"):
+        build_app()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from flask import Config
+from flask import Config, Flask
 
+from flask_sessionext import AuthExt
 from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.providers import (
+    OIDC,
     Auth0,
     Discord,
     GitHub,
@@ -144,3 +146,38 @@ def test_checks_must_protect_the_flow() -> None:
 def test_a_profile_mapping_can_be_overridden() -> None:
     github = GitHub(client_id="i", client_secret="s", profile=lambda p, t: {"id": p["login"]})
     assert github.profile({"login": "octocat", "id": 1}, {}) == {"id": "octocat"}
+
+
+def test_deployment_values_come_from_config_or_environment_at_init_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing deployment-specific is needed at import: ``AUTH_<ID>_*`` is read at init_app."""
+    auth: AuthExt[Any] = AuthExt(providers=[Keycloak(), MicrosoftEntraID(), Okta(id="corp")])
+    monkeypatch.setenv("AUTH_KEYCLOAK_ID", "kc-env")
+    monkeypatch.setenv("AUTH_KEYCLOAK_SECRET", "kc-secret")
+    monkeypatch.setenv("AUTH_KEYCLOAK_ISSUER", "https://env.example/realms/r")
+    app = Flask(__name__)
+    app.config.update(
+        AUTH_SECRET="s" * 32,
+        AUTH_KEYCLOAK_ISSUER="https://kc.example/realms/r",  # config wins over the environment
+        AUTH_MICROSOFT_ENTRA_ID_ID="ms",
+        AUTH_MICROSOFT_ENTRA_ID_SECRET="ms-secret",
+        AUTH_MICROSOFT_ENTRA_ID_TENANT_ID="t-9",
+        AUTH_CORP_ID="okta",
+        AUTH_CORP_SECRET="okta-secret",
+        AUTH_CORP_ISSUER="https://dev-9.okta.com",
+    )
+    auth.init_app(app)
+    providers, clients = auth.providers, app.extensions["sessionext"].clients
+    assert cast(OIDC, providers["keycloak"]).issuer == "https://kc.example/realms/r"
+    assert clients["keycloak"].client_id == "kc-env"
+    issuer = "https://login.microsoftonline.com/t-9/v2.0"
+    assert cast(OIDC, providers["microsoft-entra-id"]).issuer == issuer
+    assert cast(OIDC, providers["corp"]).issuer == "https://dev-9.okta.com"
+
+
+def test_an_oidc_provider_without_issuer_stops_init_app() -> None:
+    app = Flask(__name__)
+    app.config.update(AUTH_SECRET="s" * 32, AUTH_AUTH0_ID="i", AUTH_AUTH0_SECRET="s")
+    with pytest.raises(ConfigurationError, match="AUTH_AUTH0_ISSUER"):
+        AuthExt(app, providers=[Auth0()])

@@ -138,3 +138,22 @@ class MemoryAdapter:
         with self._lock:
             for key in [k for k, (r, _) in self.refresh_tokens.items() if r.family == family]:
                 del self.refresh_tokens[key]
+
+    def delete_expired(self, now: datetime) -> dict[str, int]:
+        """Delete expired sessions, verification tokens and refresh tokens; count per table."""
+        with self._lock:
+            doomed: dict[str, tuple[dict[Any, Any], list[Any]]] = {
+                "sessions": (self.sessions, [k for k, v in self.sessions.items() if v[1] <= now]),
+                "verification_tokens": (
+                    self.tokens,
+                    [k for k, v in self.tokens.items() if v <= now],
+                ),
+                "refresh_tokens": (
+                    self.refresh_tokens,
+                    [k for k, v in self.refresh_tokens.items() if v[0].expires <= now],
+                ),
+            }
+            for store, keys in doomed.values():
+                for key in keys:
+                    del store[key]
+        return {name: len(keys) for name, (_, keys) in doomed.items()}

@@ -419,6 +419,20 @@ class SQLAlchemyAdapter:
             with self.engine.begin() as conn:
                 conn.execute(delete(self._refresh).where(self._refresh.c.family == family))
 
+    @_store
+    def delete_expired(self, now: datetime) -> dict[str, int]:
+        """Delete expired sessions, verification tokens and refresh tokens; count per table."""
+        tables = {
+            "sessions": self._sessions,
+            "verification_tokens": self._tokens,
+            "refresh_tokens": self._refresh,
+        }
+        with self.engine.begin() as conn:
+            return {
+                name: conn.execute(delete(table).where(table.c.expires <= now)).rowcount
+                for name, table in tables.items()
+            }
+
 
 def _record(row: Any) -> RefreshRecord:
     return RefreshRecord(row.family, json.loads(row.claims), utc(row.expires))

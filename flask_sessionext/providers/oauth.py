@@ -11,6 +11,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from flask import Config
 
+from ..config import setting
 from ..errors import ConfigurationError, OAuthFlowError
 from .base import Provider
 
@@ -83,11 +84,17 @@ class OAuth2(Provider):
         self.allow_dangerous_email_account_linking = allow_dangerous_email_account_linking
         self.timeout = timeout
 
+    @property
+    def config_key(self) -> str:
+        """The prefix of this provider's settings: ``AUTH_MY_IDP`` for the id ``my-idp``."""
+        return "AUTH_" + self.id.upper().replace("-", "_")
+
     def client(self, config: Config) -> Client:
-        """The client id and secret: given to the provider, or ``AUTH_<ID>_ID``/``_SECRET``."""
-        key = "AUTH_" + self.id.upper().replace("-", "_")
-        client_id = self.client_id or config.get(f"{key}_ID")
-        secret = self.client_secret or config.get(f"{key}_SECRET")
+        """The client id and secret: given to the provider, or ``AUTH_<ID>_ID``/``_SECRET`` in
+        the app config or the environment."""
+        key = self.config_key
+        client_id = self.client_id or setting(config, f"{key}_ID")
+        secret = self.client_secret or setting(config, f"{key}_SECRET")
         if not client_id:
             raise ConfigurationError(
                 f"provider {self.id!r} has no client id: pass client_id=... or set {key}_ID."

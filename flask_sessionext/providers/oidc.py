@@ -8,11 +8,13 @@ from typing import Any, ClassVar
 
 import requests
 from authlib.oidc.core import CodeIDToken
+from flask import Flask
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
+from ..config import setting
 from ..errors import ConfigurationError, OAuthFlowError
 from .oauth import Client, Endpoints, OAuth2
 
@@ -34,17 +36,28 @@ class OIDC(OAuth2):
     def __init__(
         self,
         *,
-        issuer: str,
+        issuer: str | None = None,
         id: str = "oidc",
         name: str = "OpenID",
         scope: str = "openid email profile",
         **options: Any,
     ) -> None:
         super().__init__(id=id, name=name, scope=scope, **options)
-        self.issuer = issuer
+        self.issuer = issuer or ""
         self._lock = threading.Lock()
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
+
+    def init_app(self, app: Flask, adapter: object | None) -> None:
+        """Take the issuer from ``AUTH_<ID>_ISSUER`` (config or environment) when not given."""
+        super().init_app(app, adapter)
+        if not self.issuer:
+            self.issuer = str(setting(app.config, f"{self.config_key}_ISSUER") or "")
+        if not self.issuer:
+            raise ConfigurationError(
+                f"provider {self.id!r} has no issuer: pass issuer=... or set "
+                f"{self.config_key}_ISSUER."
+            )
 
     def metadata(self) -> dict[str, Any]:
         """The provider's discovery document, fetched once and checked against ``issuer``."""
@@ -62,9 +75,12 @@ class OIDC(OAuth2):
             metadata = response.json()
         except (requests.RequestException, ValueError) as error:
             raise OAuthFlowError(f"discovery at {url} failed: {type(error).__name__}") from error
-        if not isinstance(metadata, dict) or metadata.get("issuer") != self.issuer:
+        found = metadata.get("issuer") if isinstance(metadata, dict) else None
+        if not isinstance(metadata, dict) or found != self.issuer:
             raise ConfigurationError(
-                f"provider {self.id!r}: the discovery document's issuer is not {self.issuer!r}."
+                f"provider {self.id!r}: the discovery document at {url} names the issuer "
+                f"{found!r}, but {self.issuer!r} was configured; they must match exactly "
+                "(mind a trailing slash)."
             )
         missing = [k for k in ("authorization_endpoint", "token_endpoint") if k not in metadata]
         if missing:

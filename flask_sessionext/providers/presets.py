@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask import Flask
+
+from ..config import setting
 from ..errors import OAuthFlowError
 from .oauth import Client, OAuth2
 from .oidc import OIDC
@@ -127,42 +130,53 @@ class Google(OIDC):
 
 
 class MicrosoftEntraID(OIDC):
-    """Microsoft Entra ID (Azure AD) for one tenant: ``tenant_id`` is the directory's id."""
+    """Microsoft Entra ID (Azure AD) for one tenant: ``tenant_id`` is the directory's id.
+
+    Without ``tenant_id`` or ``issuer``, ``AUTH_<ID>_TENANT_ID`` or ``AUTH_<ID>_ISSUER`` is read
+    at ``init_app``.
+    """
 
     def __init__(
         self,
         *,
-        tenant_id: str,
+        tenant_id: str | None = None,
         id: str = "microsoft-entra-id",
         name: str = "Microsoft Entra ID",
         **options: Any,
     ) -> None:
-        issuer = f"https://login.microsoftonline.com/{tenant_id}/v2.0"
-        super().__init__(issuer=issuer, id=id, name=name, **options)
+        super().__init__(id=id, name=name, **options)
+        if tenant_id:
+            self.issuer = _entra_issuer(tenant_id)
+
+    def init_app(self, app: Flask, adapter: object | None) -> None:
+        tenant = setting(app.config, f"{self.config_key}_TENANT_ID")
+        if not self.issuer and tenant:
+            self.issuer = _entra_issuer(str(tenant))
+        super().init_app(app, adapter)
+
+
+def _entra_issuer(tenant_id: str) -> str:
+    return f"https://login.microsoftonline.com/{tenant_id}/v2.0"
 
 
 class Auth0(OIDC):
-    """An Auth0 tenant; ``issuer`` is ``https://<your-domain>/`` (with the slash)."""
+    """An Auth0 tenant; ``issuer`` (or ``AUTH_AUTH0_ISSUER``) is ``https://<your-domain>/``."""
 
-    def __init__(
-        self, *, issuer: str, id: str = "auth0", name: str = "Auth0", **options: Any
-    ) -> None:
-        super().__init__(issuer=issuer, id=id, name=name, **options)
+    def __init__(self, *, id: str = "auth0", name: str = "Auth0", **options: Any) -> None:
+        super().__init__(id=id, name=name, **options)
 
 
 class Keycloak(OIDC):
-    """A Keycloak realm; ``issuer`` is ``https://<host>/realms/<realm>``."""
+    """A Keycloak realm; ``issuer`` (or ``AUTH_KEYCLOAK_ISSUER``) is
+    ``https://<host>/realms/<realm>``."""
 
-    def __init__(
-        self, *, issuer: str, id: str = "keycloak", name: str = "Keycloak", **options: Any
-    ) -> None:
-        super().__init__(issuer=issuer, id=id, name=name, **options)
+    def __init__(self, *, id: str = "keycloak", name: str = "Keycloak", **options: Any) -> None:
+        super().__init__(id=id, name=name, **options)
 
 
 class Okta(OIDC):
-    """An Okta org or authorization server; ``issuer`` as Okta shows it."""
+    """An Okta org or authorization server; ``issuer`` (or ``AUTH_OKTA_ISSUER``) as Okta shows
+    it."""
 
-    def __init__(
-        self, *, issuer: str, id: str = "okta", name: str = "Okta", **options: Any
-    ) -> None:
-        super().__init__(issuer=issuer, id=id, name=name, **options)
+    def __init__(self, *, id: str = "okta", name: str = "Okta", **options: Any) -> None:
+        super().__init__(id=id, name=name, **options)
