@@ -41,6 +41,12 @@ class Callback(Generic[R]):
                 f"{name} {fn.__qualname__}() requires {sorted(required)}, which is never passed; "
                 f"it may declare any of {sorted(passed)}."
             )
+        unknown = named - passed
+        if unknown:
+            raise TypeError(
+                f"{name} {fn.__qualname__}() declares {sorted(unknown)}, which is never passed; "
+                f"it may declare any of {sorted(passed)}."
+            )
         self._accepts = frozenset(named & passed)
 
     def __call__(self, **kwargs: Any) -> R:

@@ -217,6 +217,15 @@ def test_a_callback_requiring_an_unknown_argument_is_refused_at_registration() -
             return tokne
 
 
+def test_a_callback_declaring_an_argument_never_passed_is_refused_with_the_valid_names() -> None:
+    auth: AuthExt[Any] = AuthExt(providers=[])
+    with pytest.raises(TypeError, match=r"declares \['usr'\].*'token', 'trigger', 'user'"):
+
+        @auth.session_callback
+        def session(session: dict[str, Any], usr: Any = None) -> dict[str, Any]:
+            return session
+
+
 def test_signals_for_sign_in_and_sign_out(client: FlaskClient) -> None:
     app = client.application
     events: list[str] = []
