@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +41,9 @@ TOKEN_PATHS: Mapping[str, str] = {
     "jwks": "/jwks",
 }
 TOKEN_ALGORITHMS = frozenset({"HS256", "RS256", "ES256", "EdDSA"})
+
+#: The file in the app's instance folder that keeps the debug-mode secret.
+DEV_SECRET_FILE = "sessionext-dev-secret"
 
 PAGE_NAMES = frozenset({"signin", "signout", "error", "verify_request"})
 MIN_SECRET_BYTES = 32
@@ -88,6 +93,8 @@ def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
     ``database`` when an adapter is given, else ``jwt``.
     """
     _from_environment(app.config)
+    if app.config.get("AUTH_SECRET") is None and app.debug:
+        app.config["AUTH_SECRET"] = _development_secret(app)
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     app.config.setdefault("AUTH_SESSION_STRATEGY", "database" if has_adapter else "jwt")
@@ -131,6 +138,26 @@ def _from_environment(config: dict[str, Any]) -> None:
         config["AUTH_URL"] = env["AUTH_URL"]
     if config.get("AUTH_TRUST_HOST") is None and "AUTH_TRUST_HOST" in env:
         config["AUTH_TRUST_HOST"] = _flag("AUTH_TRUST_HOST", env["AUTH_TRUST_HOST"])
+
+
+def _development_secret(app: Flask) -> str:
+    """A secret for ``flask --debug run`` only, kept in the instance folder so reloads and
+    restarts keep users signed in."""
+    path = os.path.join(app.instance_path, DEV_SECRET_FILE)
+    os.makedirs(app.instance_path, exist_ok=True)
+    try:
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(secrets.token_urlsafe(32))
+    except FileExistsError:
+        pass  # made by an earlier run, or by the reloader's other process just now
+    with open(path) as file:
+        value = file.read().strip()
+    logging.getLogger("flask_sessionext").warning(
+        "AUTH_SECRET is not set: debug mode uses the development secret in %s. Never use it "
+        "in production; set AUTH_SECRET (`flask auth secret` makes one).",
+        path,
+    )
+    return value
 
 
 def _flag(key: str, value: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 
@@ -143,3 +145,24 @@ def test_an_unreadable_boolean_in_the_environment_stops_init_app(
     monkeypatch.setenv("AUTH_TRUST_HOST", "maybe")
     with pytest.raises(ConfigurationError, match="AUTH_TRUST_HOST"):
         build_app()
+
+
+def test_debug_mode_keeps_one_development_secret_in_the_instance_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``flask --debug run`` reloads keep users signed in; production still refuses to start."""
+
+    def app(debug: bool) -> Flask:
+        app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+        app.debug = debug
+        AuthExt(app, providers=[Credentials(authorize=authorize)])
+        return app
+
+    first, second = app(True), app(True)
+    secrets = first.extensions["sessionext"].config.secrets
+    assert secrets == second.extensions["sessionext"].config.secrets
+    assert len(secrets[0]) >= 43
+    assert (tmp_path / "instance" / "sessionext-dev-secret").stat().st_mode & 0o077 == 0
+    assert "development secret" in caplog.text and secrets[0] not in caplog.text
+    with pytest.raises(ConfigurationError, match="AUTH_SECRET is not set"):
+        app(False)

@@ -16,7 +16,6 @@ Run it: ``flask --app examples/credentials/app.py run --debug``, then sign in as
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from typing import Any, Literal
 
@@ -133,9 +132,9 @@ def session(session: AppSession, token: dict[str, Any]) -> AppSession:
 
 
 def create_app() -> Flask:
-    """The example app; AUTH_SECRET comes from the environment, with a throwaway default."""
+    """The example app. AUTH_SECRET comes from the environment; ``flask --debug run`` keeps a
+    development secret in the instance folder instead."""
     app = Flask(__name__)
-    app.config["AUTH_SECRET"] = os.environ.get("AUTH_SECRET") or secrets.token_urlsafe(32)
     for name in ENV_SETTINGS:
         if os.environ.get(name):
             app.config[name] = os.environ[name]

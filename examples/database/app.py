@@ -12,8 +12,8 @@ Configuration, from the environment:
     any SQLAlchemy URL, such as ``postgresql+psycopg://user@localhost/app``; default: the
     SQLite file ``database-example.db`` in the app's instance folder.
 ``AUTH_SECRET``
-    32+ random bytes (CSRF and OAuth check cookies); a throwaway one when unset. Sessions
-    survive a restart anyway: they are rows, not encrypted cookies.
+    32+ random bytes (CSRF and OAuth check cookies; ``flask auth secret`` makes one); with
+    ``--debug`` a development secret in the instance folder is used when it is unset.
 ``AUTH_EMAIL_SERVER``, ``AUTH_EMAIL_FROM`` (and the other ``AUTH_EMAIL_*`` keys)
     optional: send sign-in links over SMTP; without them, ``--debug`` prints the link.
 ``OIDC_ISSUER``, ``OIDC_CLIENT_ID``, ``OIDC_CLIENT_SECRET``, ``OIDC_NAME``
@@ -133,15 +133,12 @@ def settings_from_env() -> dict[str, Any]:
     settings: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
         or "sqlite:///database-example.db",
-        "AUTH_SECRET": os.environ.get("AUTH_SECRET") or secrets.token_urlsafe(32),
         "OIDC_NAME": os.environ.get("OIDC_NAME") or "OpenID",
     }
     settings.update({name: os.environ[name] for name in OIDC_SETTINGS if os.environ.get(name)})
     settings.update({name: os.environ[name] for name in EMAIL_SETTINGS if os.environ.get(name)})
     if os.environ.get("AUTH_EMAIL_PORT"):
         settings["AUTH_EMAIL_PORT"] = int(os.environ["AUTH_EMAIL_PORT"])
-    if os.environ.get("AUTH_URL"):
-        settings["AUTH_URL"] = os.environ["AUTH_URL"]
     return settings
 
 

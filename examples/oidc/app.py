@@ -15,8 +15,8 @@ Configuration, from the environment:
 ``OIDC_NAME``
     the provider's name on the sign-in button (default ``OpenID``).
 ``AUTH_SECRET``
-    32+ random bytes that encrypt the session cookie; a throwaway one is generated when unset
-    (sessions then end when the app restarts).
+    32+ random bytes that encrypt the session cookie (``flask auth secret`` makes one); with
+    ``--debug`` a development secret in the instance folder is used when it is unset.
 ``AUTH_URL``
     the app's public origin, such as ``http://127.0.0.1:5000``; optional with ``--debug``,
     where the request's host is trusted.
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -60,12 +59,9 @@ def session_callback(session: AppSession, token: dict[str, Any]) -> AppSession:
 
 
 def settings_from_env() -> dict[str, Any]:
-    """The app's config from the environment; a random AUTH_SECRET when none is set."""
+    """The app's config from the environment (AUTH_SECRET and AUTH_URL are read by AuthExt)."""
     settings: dict[str, Any] = {name: os.environ.get(name, "") for name in REQUIRED}
     settings["OIDC_NAME"] = os.environ.get("OIDC_NAME") or "OpenID"
-    settings["AUTH_SECRET"] = os.environ.get("AUTH_SECRET") or secrets.token_urlsafe(32)
-    if os.environ.get("AUTH_URL"):
-        settings["AUTH_URL"] = os.environ["AUTH_URL"]
     return settings
 
 

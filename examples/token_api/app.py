@@ -9,8 +9,8 @@ what @sidebase/nuxt-auth's ``local`` provider speaks.
 Configuration, from the environment:
 
 ``AUTH_SECRET``
-    32+ random bytes; it signs the access tokens (HS256). Default: a throwaway one per start,
-    so every token dies with the process.
+    32+ random bytes; it signs the access tokens (HS256). ``flask auth secret`` makes one;
+    with ``--debug`` a development secret in the instance folder is used when it is unset.
 ``REDIS_URL``
     when set (``redis://127.0.0.1:6379/0``), refresh tokens live in Redis
     (``RedisTokenStore``); otherwise in the ``refresh_tokens`` table of a SQLite file
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import secrets
 from typing import Any
 
 from flask import Flask, g, jsonify
@@ -82,7 +81,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The example app, configured from the environment; ``config`` overrides any key."""
     app = Flask(__name__)
     app.config.update(
-        AUTH_SECRET=os.environ.get("AUTH_SECRET") or secrets.token_urlsafe(32),
         AUTH_TOKEN_API=True,
         AUTH_TOKEN_MAX_AGE=int(os.environ.get("AUTH_TOKEN_MAX_AGE") or 15 * 60),
         # No cookies here: the session strategy only matters to the cookie routes.
