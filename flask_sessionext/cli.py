@@ -12,9 +12,9 @@ from flask.cli import with_appcontext
 
 from .cookies import PLAIN, SECURE
 from .errors import SessionExtError
-from .extension import AuthState, current_state
 from .providers.oauth import OAuth2
 from .providers.oidc import OIDC
+from .state import AuthState, current_state
 
 #: Random bytes in a secret from ``flask auth secret`` (Auth.js's ``npx auth secret`` uses 32).
 SECRET_BYTES = 32

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from . import callbacks as cb
 from .actions.session import resolve
 from .adapters.protocol import Adapter
+from .cli import auth_cli
 from .config import AuthConfig, load_config
 from .csrf import csrf_token
 from .errors import BearerRejected, ConfigurationError, StoreError
@@ -51,7 +52,7 @@ class AuthExt(Generic[SessionT]):
         self,
         app: Flask | None = None,
         *,
-        providers: Iterable[Provider],
+        providers: Iterable[Provider] = (),
         adapter: Adapter | None = None,
         token_store: RefreshTokenStore | None = None,
     ) -> None:
@@ -84,6 +85,11 @@ class AuthExt(Generic[SessionT]):
                 "flask-sessionext is already registered on this app; call init_app once per app."
             )
         config = load_config(app, has_adapter=self.adapter is not None)
+        if not self.providers:
+            raise ConfigurationError(
+                "AuthExt has no providers, so nobody could sign in: pass them as "
+                "AuthExt(providers=[Credentials(authorize=...), GitHub(), ...])."
+            )
         clients = {
             p.id: p.client(app.config) for p in self.providers.values() if isinstance(p, OAuth2)
         }
@@ -91,6 +97,7 @@ class AuthExt(Generic[SessionT]):
         for provider in self.providers.values():
             provider.init_app(app, self.adapter)
         app.register_blueprint(make_blueprint(config), url_prefix=config.base_path)
+        app.cli.add_command(auth_cli)
         app.app_ctx_globals_class = _lazy_session_globals(app.app_ctx_globals_class)
         app.after_request(_after_request)
         app.register_error_handler(StoreError, store_unavailable)

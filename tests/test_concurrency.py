@@ -197,7 +197,7 @@ def test_threads_signing_in_with_one_new_oauth_account_make_one_user(postgres_ur
     No thread may be refused: a thread that finds the email taken by a user that a concurrent
     sign-in with the same account just created is that user (see the next test).
     """
-    app, _, adapter = database_app(postgres_url, [])
+    app, _, adapter = database_app(postgres_url, [Credentials(authorize=lambda c: None)])
     provider = GitHub(client_id="id", client_secret="secret")
     races = 5
     refused: list[str] = []
@@ -267,7 +267,7 @@ def test_a_request_that_loses_the_race_after_the_account_lookup_signs_in(
     account, and commits; B next finds the email taken. The account B is signing in with is
     now linked to that very user, so B should sign in as it, not be refused.
     """
-    app, _, adapter = database_app(database_url, [])
+    app, _, adapter = database_app(database_url, [Credentials(authorize=lambda c: None)])
     provider = GitHub(client_id="id", client_secret="secret")
     profile = {"name": "Octo", "email": "octo@example.com", "image": None}
     account = {"type": "oauth", "provider": "github", "providerAccountId": "gh-1"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -34,13 +35,13 @@ def test_init_app_registers_state_defaults_and_routes() -> None:
 
 def test_constructor_with_app_is_the_same_as_init_app() -> None:
     app = make(AUTH_SECRET=SECRET)
-    auth = AuthExt(app, providers=[])
+    auth = AuthExt(app, providers=[Credentials(authorize=authorize)])
     assert app.extensions["sessionext"].ext is auth
 
 
 def test_init_app_twice_is_refused() -> None:
     app = make(AUTH_SECRET=SECRET)
-    auth = AuthExt(app, providers=[])
+    auth = AuthExt(app, providers=[Credentials(authorize=authorize)])
     with pytest.raises(RuntimeError, match="already registered"):
         auth.init_app(app)
 
@@ -166,3 +167,9 @@ def test_debug_mode_keeps_one_development_secret_in_the_instance_folder(
     assert "development secret" in caplog.text and secrets[0] not in caplog.text
     with pytest.raises(ConfigurationError, match="AUTH_SECRET is not set"):
         app(False)
+
+
+def test_a_module_level_extension_without_providers_stops_init_app() -> None:
+    auth: AuthExt[Any] = AuthExt()  # as an app factory's module would create it
+    with pytest.raises(ConfigurationError, match="no providers"):
+        auth.init_app(make(AUTH_SECRET=SECRET))

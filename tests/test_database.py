@@ -273,13 +273,13 @@ def test_database_strategy_needs_an_adapter() -> None:
 def test_revoke_sessions_needs_the_database_strategy() -> None:
     app = Flask(__name__)
     app.config.update(AUTH_SECRET=SECRET)
-    auth: AuthExt[Any] = AuthExt(app, providers=[])
+    auth: AuthExt[Any] = AuthExt(app, providers=[Credentials(authorize=lambda c: None)])
     with app.app_context(), pytest.raises(ConfigurationError, match="database"):
         auth.revoke_sessions("u1")
 
 
 def test_an_account_left_by_a_deleted_user_does_not_block_sign_in(database_url: str) -> None:
-    app, _, adapter = database_app(database_url, [])
+    app, _, adapter = database_app(database_url, [Credentials(authorize=lambda c: None)])
     account = {"provider": "github", "type": "oauth", "providerAccountId": "42"}
     db: SQLAlchemy = app.extensions["test_db"]
     with app.app_context():
@@ -295,7 +295,7 @@ def test_an_account_left_by_a_deleted_user_does_not_block_sign_in(database_url: 
 def test_linking_to_a_user_that_is_not_stored_is_refused(database_url: str) -> None:
     from flask_sessionext.errors import StoreConflict
 
-    app, _, adapter = database_app(database_url, [])
+    app, _, adapter = database_app(database_url, [Credentials(authorize=lambda c: None)])
     account = {"provider": "github", "type": "oauth", "providerAccountId": "7"}
     with app.app_context(), pytest.raises(StoreConflict):
         adapter.link_account("ghost", account)

@@ -19,7 +19,13 @@ PACKAGE = "flask_sessionext"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
 #: Layer of each module, bottom (0) to top (3); a module may import only its layer or lower.
-WIRING = {PACKAGE, f"{PACKAGE}.extension", f"{PACKAGE}.views", f"{PACKAGE}.decorators"}
+WIRING = {
+    PACKAGE,
+    f"{PACKAGE}.extension",
+    f"{PACKAGE}.views",
+    f"{PACKAGE}.decorators",
+    f"{PACKAGE}.cli",
+}
 STATE = {f"{PACKAGE}.state", f"{PACKAGE}.csrf"}
 FLOWS_PREFIX = f"{PACKAGE}.actions."
 

@@ -10,8 +10,9 @@ from flask.ctx import _AppCtxGlobals
 
 from flask_sessionext import AuthExt
 from flask_sessionext.jwt import decode, encode
+from flask_sessionext.providers import Credentials
 
-from .helpers import SECRET, build_app, session_cookie, sign_in
+from .helpers import SECRET, authorize, build_app, session_cookie, sign_in
 
 SALT = "authjs.session-token"
 
@@ -131,7 +132,7 @@ def test_the_apps_own_g_class_is_kept() -> None:
     app = Flask(__name__)
     app.app_ctx_globals_class = MyGlobals
     app.config.update(AUTH_SECRET=SECRET, TESTING=True)
-    AuthExt(app, providers=[])
+    AuthExt(app, providers=[Credentials(authorize=authorize)])
     with app.test_request_context("/"):
         assert g.hello() == "hi"
         assert g.session is None
