@@ -15,8 +15,8 @@ from flask_sessionext import AuthExt
 from flask_sessionext.cli import auth_cli
 from flask_sessionext.providers import OIDC, Credentials
 
-from .conftest import SECRET, authorize, build_app
 from .database import database_app
+from .helpers import SECRET, authorize, build_app
 from .oidc_provider import OP, running_op
 
 
