@@ -16,6 +16,7 @@ Run it: ``flask --app examples/credentials/app.py run --debug``, then sign in as
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 from typing import Any, Literal
 
@@ -29,7 +30,6 @@ from flask_sessionext.types import Session, SessionUser
 Role = Literal["admin", "manager", "user"]
 #: Settings read from the environment when set (SMTP is optional).
 ENV_SETTINGS = (
-    "AUTH_URL",
     "AUTH_EMAIL_SERVER",
     "AUTH_EMAIL_FROM",
     "AUTH_EMAIL_USERNAME",
