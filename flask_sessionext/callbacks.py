@@ -1,12 +1,13 @@
 """The app's callbacks: calling them with only the keyword arguments they declare, and defaults.
 
-Each default lives here once; ``AuthExt`` starts with them and the decorators replace them.
+Each default lives here once; :class:`Callbacks` starts with them and ``AuthExt``'s decorators
+replace them.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -66,6 +67,36 @@ JWT_ARGS = frozenset({"token", "user", "account", "profile", "is_new_user", "tri
 SESSION_ARGS = frozenset({"session", "token", "user", "trigger", "new_session"})
 SIGNIN_ARGS = frozenset({"user", "account", "profile", "email", "credentials"})
 REDIRECT_ARGS = frozenset({"url", "base_url"})
+
+
+class Callbacks:
+    """The registry flows call: the app's ``jwt``, ``session``, ``signIn`` and ``redirect``.
+
+    One per ``AuthExt``, shared by every app it serves, so a callback registered after
+    ``init_app`` is seen at once.
+    """
+
+    __slots__ = ("jwt", "redirect", "session", "signin")
+
+    def __init__(self) -> None:
+        self.jwt: Callback[Mapping[str, Any] | None] = Callback(
+            "jwt_callback", default_jwt, JWT_ARGS
+        )
+        self.session: Callback[Any] = Callback("session_callback", default_session, SESSION_ARGS)
+        self.signin: Callback[bool | str] = Callback("signin_callback", default_signin, SIGNIN_ARGS)
+        self.redirect: Callback[str] = Callback(
+            "redirect_callback", default_redirect, REDIRECT_ARGS
+        )
+
+    @property
+    def custom_jwt(self) -> bool:
+        """True when the app registered its own ``jwt`` callback."""
+        return self.jwt.fn is not default_jwt
+
+    @property
+    def custom_session(self) -> bool:
+        """True when the app registered its own ``session`` callback."""
+        return self.session.fn is not default_session
 
 
 def default_jwt(token: dict[str, Any]) -> dict[str, Any]:

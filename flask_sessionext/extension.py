@@ -63,18 +63,7 @@ class AuthExt(Generic[SessionT]):
             if provider.id in self.providers:
                 raise ConfigurationError(f"two providers share the id {provider.id!r}.")
             self.providers[provider.id] = provider
-        self._jwt: cb.Callback[Mapping[str, Any] | None] = cb.Callback(
-            "jwt_callback", cb.default_jwt, cb.JWT_ARGS
-        )
-        self._session: cb.Callback[Any] = cb.Callback(
-            "session_callback", cb.default_session, cb.SESSION_ARGS
-        )
-        self._signin: cb.Callback[bool | str] = cb.Callback(
-            "signin_callback", cb.default_signin, cb.SIGNIN_ARGS
-        )
-        self._redirect: cb.Callback[str] = cb.Callback(
-            "redirect_callback", cb.default_redirect, cb.REDIRECT_ARGS
-        )
+        self.callbacks = cb.Callbacks()
         if app is not None:
             self.init_app(app)
 
@@ -118,14 +107,6 @@ class AuthExt(Generic[SessionT]):
             )
         return cast(RefreshTokenStore, store)
 
-    @property
-    def _custom_jwt(self) -> bool:
-        return self._jwt.fn is not cb.default_jwt
-
-    @property
-    def _custom_session(self) -> bool:
-        return self._session.fn is not cb.default_session
-
     def jwt_callback(
         self, fn: Callable[..., Mapping[str, Any] | None]
     ) -> Callable[..., Mapping[str, Any] | None]:
@@ -136,7 +117,7 @@ class AuthExt(Generic[SessionT]):
         ``trigger="update"`` and ``session`` on update; ``trigger="refresh"`` in the token API.
         Return the token to keep, or ``None`` to sign the user out.
         """
-        self._jwt = cb.Callback("jwt_callback", fn, cb.JWT_ARGS)
+        self.callbacks.jwt = cb.Callback("jwt_callback", fn, cb.JWT_ARGS)
         return fn
 
     def session_callback(self, fn: Callable[..., SessionT]) -> Callable[..., SessionT]:
@@ -146,17 +127,17 @@ class AuthExt(Generic[SessionT]):
         resolved; with the database strategy ``user`` (the stored row) instead of ``token``,
         and ``trigger``/``new_session`` on update. ``None`` or an exception signs the user out.
         """
-        self._session = cb.Callback("session_callback", fn, cb.SESSION_ARGS)
+        self.callbacks.session = cb.Callback("session_callback", fn, cb.SESSION_ARGS)
         return fn
 
     def signin_callback(self, fn: Callable[..., bool | str]) -> Callable[..., bool | str]:
         """Register the ``signIn`` callback: ``False`` denies, a string redirects there."""
-        self._signin = cb.Callback("signin_callback", fn, cb.SIGNIN_ARGS)
+        self.callbacks.signin = cb.Callback("signin_callback", fn, cb.SIGNIN_ARGS)
         return fn
 
     def redirect_callback(self, fn: Callable[..., str]) -> Callable[..., str]:
         """Register the ``redirect`` callback: map ``(url, base_url)`` to the URL to go to."""
-        self._redirect = cb.Callback("redirect_callback", fn, cb.REDIRECT_ARGS)
+        self.callbacks.redirect = cb.Callback("redirect_callback", fn, cb.REDIRECT_ARGS)
         return fn
 
     def revoke_sessions(self, user_id: str) -> int:

@@ -19,11 +19,13 @@ from flask import Request, current_app, g, has_request_context, request
 from werkzeug.wrappers import Response
 
 from .bearer import AccessTokens
+from .callbacks import Callbacks
 from .config import AuthConfig
 from .cookies import PLAIN, SECURE, CookieNames, clear_chunked, read_chunked, write_chunked
 from .errors import ConfigurationError, SessionExtError, TokenError
 from .jwt import CLOCK_TOLERANCE, decode, encode
 from .providers.oauth import Client, OAuth2
+from .redirects import callback_url
 from .refresh import Refresher
 from .responses import logger
 from .token_store import RefreshTokenStore
@@ -46,13 +48,14 @@ class Decoded(NamedTuple):
 
 @dataclass(eq=False)
 class AuthState:
-    """What one app needs at request time: its extension and validated config."""
+    """What one app needs at request time: its extension, validated config and callbacks."""
 
     ext: AuthExt[Any]
     config: AuthConfig
     clients: Mapping[str, Client]
     token_store: RefreshTokenStore | None
     refresher: Refresher = field(default_factory=Refresher, repr=False)
+    callbacks: Callbacks = field(init=False)
     refreshable: frozenset[str] = field(init=False)
     secure: bool | None = field(init=False)
     access_tokens: AccessTokens | None = field(init=False)
@@ -64,6 +67,7 @@ class AuthState:
         self.access_tokens = AccessTokens(api, self.config.secrets) if api else None
         url, forced = self.config.url, self.config.cookie_secure
         self.secure = forced if forced is not None else url.startswith("https:") if url else None
+        self.callbacks = self.ext.callbacks
         self.refreshable = frozenset(
             p.id for p in self.ext.providers.values() if isinstance(p, OAuth2) and p.refresh
         )
@@ -93,6 +97,10 @@ class AuthState:
             "UntrustedHost: set AUTH_URL to the app's public origin, or AUTH_TRUST_HOST = True "
             "when a proxy you control sets the Host header."
         )
+
+    def next_url(self, value: object, req: Request) -> str:
+        """Where to send the user: ``value`` as the ``redirect`` callback allows, else the base."""
+        return callback_url(value, self.origin(req), self.callbacks.redirect)
 
     def decoded(self, raw: str, salt: str) -> Decoded:
         """``raw`` decrypted at most once per distinct cookie; ``exp`` checked on every call.
@@ -215,3 +223,15 @@ def write_session(response: Response, names: CookieNames, token: JWT) -> None:
 def request_auth() -> RequestAuth | None:
     """This request's session bookkeeping, if ``g.session`` was resolved."""
     return cast("RequestAuth | None", g.__dict__.get("_sessionext"))
+
+
+def track_request_auth(names: CookieNames) -> RequestAuth:
+    """Start this request's session bookkeeping (``g.session`` is being resolved)."""
+    ra = g._sessionext = RequestAuth(names)
+    return ra
+
+
+def forget_request_session() -> None:
+    """The session changed hands in this request (sign-in, sign-out): ``g.session`` reads
+    ``None`` from now on and ``after_request`` leaves the cookies the flow set alone."""
+    g.session, g._sessionext = None, None

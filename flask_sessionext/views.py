@@ -18,7 +18,6 @@ from .providers.base import Provider
 from .providers.credentials import Credentials
 from .providers.email import Email
 from .providers.oauth import OAuth2
-from .redirects import callback_url
 from .responses import (
     CLIENT_ERRORS,
     ERROR_STATUS,
@@ -124,7 +123,7 @@ def signin_page() -> Response:
         "sessionext/signin.html",
         providers=list(state.ext.providers.values()),
         csrf_token=csrf_token(),
-        callback_url=_next_url(state, request.args.get("callbackUrl")),
+        callback_url=state.next_url(request.args.get("callbackUrl"), request),
         error=error and SIGNIN_MESSAGES.get(error, "Unable to sign in."),
     )
     return make_response(html)
@@ -138,7 +137,7 @@ def signin(provider_id: str) -> Response:
     body = form_body()
     if not verified_csrf(state, body):
         return auth_error("MissingCSRF", state.config.pages)
-    next_url = _next_url(state, body.get("callbackUrl"))
+    next_url = state.next_url(body.get("callbackUrl"), request)
     if isinstance(provider, OAuth2):
         return oauth.start(state, provider, next_url)
     if isinstance(provider, Email):
@@ -171,7 +170,7 @@ def signout_page() -> Response:
     html = render_template(
         "sessionext/signout.html",
         csrf_token=csrf_token(),
-        callback_url=_next_url(state, request.args.get("callbackUrl")),
+        callback_url=state.next_url(request.args.get("callbackUrl"), request),
     )
     return make_response(html)
 
@@ -236,10 +235,6 @@ def _provider(state: AuthState, provider_id: str) -> Provider:
             abort(_json({"error": "UnknownProvider", "provider": provider_id[:64]}, 404))
         abort(404)
     return provider
-
-
-def _next_url(state: AuthState, value: object) -> str:
-    return callback_url(value, state.origin(request), state.ext._redirect)
 
 
 def _query(*names: str) -> dict[str, str]:

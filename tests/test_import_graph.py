@@ -165,3 +165,30 @@ def test_every_module_imports_first_on_its_own() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+#: Underscore names that are other libraries' public API, or ``g`` keys owned by one module.
+ALLOWED_PRIVATE = {
+    "_mapping": None,  # SQLAlchemy's Row._mapping
+    "_get_current_object": None,  # Werkzeug's LocalProxy
+    "_sessionext": f"{PACKAGE}.state",
+    "_sessionext_csrf": f"{PACKAGE}.csrf",
+}
+
+
+def test_no_module_reaches_into_another_modules_private_attributes() -> None:
+    """``x._name`` only on ``self``/``cls``, or a name ``ALLOWED_PRIVATE`` gives to that module."""
+    reaches = []
+    for module, path in sorted(module_files().items()):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__") or (
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+            ):
+                continue
+            owner = ALLOWED_PRIVATE.get(node.attr, "")
+            if owner is None or owner == module:
+                continue
+            reaches.append(f"{module}:{node.lineno} .{node.attr}")
+    assert reaches == []

@@ -22,7 +22,6 @@ from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
 from ..providers.email import Email
-from ..redirects import callback_url
 from ..responses import auth_error, go_to, logger, page_url, wants_json
 from ..state import AuthState
 from ..types import Account, User
@@ -48,13 +47,13 @@ def send_link(state: AuthState, provider: Email, email_value: object, next_url: 
         return _invalid_email()
     adapter = state.ext.adapter
     origin = state.origin(request)
-    allowed = state.ext._signin.or_none(
+    allowed = state.callbacks.signin.or_none(
         user=_known_user(adapter, email),
         account=_account(provider, email),
         email={"verificationRequest": True},
     )
     if isinstance(allowed, str) and allowed:
-        return go_to(callback_url(allowed, origin, state.ext._redirect))
+        return go_to(state.next_url(allowed, request))
     if allowed is not True:
         return auth_error("AccessDenied", pages, detail="signin_callback refused the email")
     signed: email_link.SignedLink | None = None

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
 from typing import Any, cast
 
-from flask import g, request
+from flask import request
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.wrappers import Request
 
@@ -22,7 +22,14 @@ from ..providers.oauth import OAuth2
 from ..refresh import due, refreshed
 from ..responses import logger
 from ..signals import send, session_updated
-from ..state import AuthState, Decoded, RequestAuth, current_state, write_session
+from ..state import (
+    AuthState,
+    Decoded,
+    RequestAuth,
+    current_state,
+    track_request_auth,
+    write_session,
+)
 from ..types import JWT, Session, SessionUser, Trigger
 
 #: ``RequestAuth`` and ``write_session`` are re-exported: they lived here before ``state``.
@@ -39,7 +46,7 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     state = current_state()
     req = request._get_current_object()  # type: ignore[attr-defined]
     names = state.cookie_names(req)
-    ra = g._sessionext = RequestAuth(names)
+    ra = track_request_auth(names)
     cookies = request_cookies(req)
     raw = read_chunked(cookies, names.session_token)
     if raw is None:
@@ -137,8 +144,8 @@ def _run_jwt(
     Without app callbacks the cached claims are used as they are (nothing changes them);
     callbacks get a fresh copy they may change freely.
     """
-    ext = state.ext
-    shared = trigger is None and not ext._custom_jwt and not ext._custom_session
+    callbacks = state.callbacks
+    shared = trigger is None and not callbacks.custom_jwt and not callbacks.custom_session
     claims: dict[str, Any] = decoded.claims if shared else json.loads(decoded.text)  # type: ignore[assignment]
     if (
         state.refreshable
@@ -149,9 +156,9 @@ def _run_jwt(
         run = partial(provider.refresh_tokens, state.clients[provider.id])
         claims = refreshed(claims, run, state.refresher)
         ra.reissue = True
-    if trigger is None and not state.ext._custom_jwt:
+    if trigger is None and not callbacks.custom_jwt:
         return cast(JWT, claims)
-    token = state.ext._jwt.or_none(token=claims, trigger=trigger, session=data)
+    token = callbacks.jwt.or_none(token=claims, trigger=trigger, session=data)
     if token is None:
         ra.clear = True
         return None
@@ -164,9 +171,9 @@ def _run_jwt(
 def _shown(state: AuthState, ra: RequestAuth, session: Session, **context: Any) -> Any:
     """What the app and browser see: the ``session`` callback's answer (``None``, or an
     exception in it, signs the user out)."""
-    if not state.ext._custom_session:
+    if not state.callbacks.custom_session:
         return session
-    shown = state.ext._session.or_none(session=session, **context)
+    shown = state.callbacks.session.or_none(session=session, **context)
     if shown is None:
         ra.clear = True
     return shown

@@ -7,17 +7,16 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
-from flask import g, request
+from flask import request
 from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
 from ..cookies import CookieNames, read_chunked, write_chunked
 from ..errors import ConfigurationError, SessionExtError
 from ..providers.base import Provider
-from ..redirects import callback_url
 from ..responses import auth_error, go_to
 from ..signals import send, signed_in
-from ..state import AuthState, write_session
+from ..state import AuthState, forget_request_session, write_session
 from ..types import JWT, Account, Profile, User
 from .accounts import AccountNotLinked, email_user, oauth_user
 from .session import session_token_hash
@@ -41,7 +40,7 @@ def complete_signin(
     (the provider tokens of a provider with ``refresh=True``).
     """
     ext, pages = state.ext, state.config.pages
-    allowed = ext._signin.or_none(
+    allowed = state.callbacks.signin.or_none(
         user=cast(User, user),
         account=account,
         profile=profile,
@@ -49,7 +48,7 @@ def complete_signin(
         credentials=credentials,
     )
     if isinstance(allowed, str) and allowed:
-        return go_to(callback_url(allowed, state.origin(request), ext._redirect))
+        return go_to(state.next_url(allowed, request))
     if allowed is not True:
         return auth_error("AccessDenied", pages)
     is_new_user: bool | None = None
@@ -58,7 +57,7 @@ def complete_signin(
             user, is_new_user = _stored_user(state, ext.adapter, provider, user, account)
         except AccountNotLinked as error:
             return auth_error("OAuthAccountNotLinked", pages, detail=str(error))
-    response = go_to(callback_url(next_url, state.origin(request), ext._redirect))
+    response = go_to(state.next_url(next_url, request))
     names = state.cookie_names(request)
     if state.config.strategy == "database":
         token = None
@@ -72,7 +71,7 @@ def complete_signin(
             write_session(response, names, token)
         except (SessionExtError, TypeError, ValueError) as error:
             return auth_error("Configuration", pages, detail=f"session token not written: {error}")
-    g.session, g._sessionext = None, None
+    forget_request_session()
     send(signed_in, user=dict(user), account=account, token=token, is_new_user=is_new_user)
     return response
 
@@ -131,7 +130,7 @@ def _run_signin_jwt(
     token_claims: Mapping[str, Any] | None,
 ) -> JWT | Response:
     """The token at sign-in: Auth.js's defaults, then the app's ``jwt`` callback."""
-    shaped = state.ext._jwt.or_none(
+    shaped = state.callbacks.jwt.or_none(
         token=default_token(user) | dict(token_claims or {}),
         user=dict(user),
         account=account,

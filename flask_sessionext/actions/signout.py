@@ -6,10 +6,9 @@ from flask import g, request
 from werkzeug.wrappers import Response
 
 from ..cookies import clear_chunked
-from ..redirects import callback_url
 from ..responses import go_to
 from ..signals import send, signed_out
-from ..state import AuthState, request_auth
+from ..state import AuthState, forget_request_session, request_auth
 from .body import form_body, verified_csrf
 from .session import session_token_hash
 
@@ -23,10 +22,8 @@ def signout(state: AuthState) -> Response | None:
     ended = request_auth()
     if ended is not None and ended.opaque is not None and state.ext.adapter is not None:
         state.ext.adapter.delete_session(session_token_hash(ended.opaque))
-    g.session, g._sessionext = None, None
-    response = go_to(
-        callback_url(body.get("callbackUrl"), state.origin(request), state.ext._redirect)
-    )
+    forget_request_session()
+    response = go_to(state.next_url(body.get("callbackUrl"), request))
     names = state.cookie_names(request)
     clear_chunked(response, request.cookies, names.session_token, secure=names.secure)
     if ended is not None and ended.user_id is not None:

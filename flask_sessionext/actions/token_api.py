@@ -45,9 +45,9 @@ def login(state: AuthState) -> Response:
     if signed is None:
         return error(401, "CredentialsSignin", "sign-in failed")
     user, account = signed
-    allowed = state.ext._signin.or_none(user=user, account=account, credentials=body)
+    allowed = state.callbacks.signin.or_none(user=user, account=account, credentials=body)
     shaped = (
-        state.ext._jwt.or_none(
+        state.callbacks.jwt.or_none(
             token=default_token(user), user=user, account=account, trigger="signIn"
         )
         if allowed is True
@@ -88,7 +88,7 @@ def refresh(state: AuthState) -> Response:
     successor = _successor(state, value)
     if used_at is None:
         kept = {k: v for k, v in record.claims.items() if k not in _ISSUED}
-        shaped = state.ext._jwt.or_none(token=kept, trigger="refresh")
+        shaped = state.callbacks.jwt.or_none(token=kept, trigger="refresh")
         if shaped is None:
             store.revoke_refresh_family(record.family)
             return error(401, "invalid_grant", "refresh refused")
