@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from .errors import StoreError
+from .errors import ConfigurationError, StoreError
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,10 @@ class RefreshTokenStore(Protocol):
 class RedisTokenStore:
     """Refresh tokens in Redis, for JWT-strategy apps that run many processes or hosts.
 
-    ``RedisTokenStore(redis.Redis(...))``; keys expire with their tokens. Each change is one
-    Lua script, so it is atomic (on one Redis server; the scripts are not cluster-safe).
+    ``RedisTokenStore(redis.Redis(...))`` or ``RedisTokenStore(redis.cluster.RedisCluster(...))``;
+    keys expire with their tokens. Each change is one Lua script, so it is atomic. Every key
+    starts with the hash tag ``{prefix}``, so a script's keys share one cluster slot (and a
+    store's keys one node of a Redis Cluster; give several apps different prefixes).
     """
 
     # Stores the first token of a family.
@@ -82,7 +84,8 @@ class RedisTokenStore:
     redis.call('HSET', KEYS[1], 'used_at', ARGV[6])
     return 1
     """
-    # Deletes every token of a family and the family's set, atomically.
+    # Deletes every token of a family and the family's set, atomically (the tokens' keys are
+    # the prefix, ARGV[1], and a member: the same hash tag, so the same slot).
     _REVOKE = """
     for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
         redis.call('DEL', ARGV[1] .. member)
@@ -91,11 +94,16 @@ class RedisTokenStore:
     """
 
     def __init__(self, client: Any, *, prefix: str = "sessionext:rt:") -> None:
-        from redis import RedisError  # the optional "redis" extra
+        from redis.exceptions import RedisClusterException, RedisError  # the "redis" extra
 
-        self._errors = RedisError
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ConfigurationError(
+                f"RedisTokenStore prefix {prefix!r}: give a non-empty prefix without braces "
+                "(the store wraps it in braces: a Redis Cluster hash tag)."
+            )
+        self._errors = (RedisError, RedisClusterException)
         self.client = client
-        self.prefix = prefix
+        self.prefix = "{" + prefix + "}"
         self._save = client.register_script(self._SAVE)
         self._rotate = client.register_script(self._ROTATE)
         self._revoke = client.register_script(self._REVOKE)

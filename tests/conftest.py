@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from .database import DATABASE_URL, dispose_apps
 from .helpers import build_app
+from .redis_cluster import Cluster, running_cluster
 
 
 @pytest.fixture
@@ -45,3 +46,10 @@ def database_url(tmp_path: Any) -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A real three-node Redis Cluster on loopback, shared by the whole test run."""
+    with running_cluster() as cluster:
+        yield cluster

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import jwt as pyjwt
@@ -17,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from flask import Flask, g, jsonify
 from flask.testing import FlaskClient
+from redis.cluster import RedisCluster
 
 from flask_sessionext import AuthExt, get_token, login_required
 from flask_sessionext.adapters import MemoryAdapter, SQLAlchemyAdapter
@@ -27,18 +31,31 @@ from flask_sessionext.token_store import RedisTokenStore
 
 from .database import new_db, track_app
 from .helpers import SECRET, authorize, build_app
+from .redis_cluster import Cluster, running_cluster
 
 API = "/api/auth"
 
 
+@contextmanager
+def redis_token_store(client: Any) -> Iterator[RedisTokenStore]:
+    """A store with a prefix of its own on ``client``; its keys deleted, the client closed."""
+    store = RedisTokenStore(client, prefix=f"sessionext-test:{time.time_ns()}:")
+    try:
+        yield store
+    finally:
+        for key in client.scan_iter(match=f"{store.prefix}*"):
+            client.delete(key)
+        client.close()
+
+
 @pytest.fixture
 def redis_store() -> Iterator[RedisTokenStore]:
-    client = redis.Redis(host="127.0.0.1", port=6379)
-    prefix = f"sessionext-test:{time.time_ns()}:"
-    yield RedisTokenStore(client, prefix=prefix)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
+    with redis_token_store(redis.Redis(host="127.0.0.1", port=6379)) as store:
+        yield store
+
+
+def cluster_client(cluster: Cluster) -> RedisCluster:
+    return RedisCluster(host="127.0.0.1", port=cluster.ports[0])  # finds the other nodes
 
 
 def token_app(store: Any = None, adapter: Any = None, **config: Any) -> Flask:
@@ -75,20 +92,28 @@ def token_app(store: Any = None, adapter: Any = None, **config: Any) -> Flask:
     return app
 
 
-@pytest.fixture(params=["memory", "redis", "database"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster", "database"])
 def make_app(
     request: pytest.FixtureRequest, redis_store: RedisTokenStore, database_url: str
-) -> Callable[..., Flask]:
-    """Build a token-API app on each refresh token store: memory, Redis, the SQL adapter."""
+) -> Iterator[Callable[..., Flask]]:
+    """Build a token-API app on each refresh token store: memory, Redis, a real 3-node Redis
+    Cluster (the client a cluster deployment has: a script whose keys span slots fails
+    there), the SQL adapter."""
+    kind: str = request.param
+    with ExitStack() as stack:
+        store: RedisTokenStore | None = redis_store if kind == "redis" else None
+        if kind == "redis-cluster":
+            cluster = request.getfixturevalue("redis_cluster")
+            store = stack.enter_context(redis_token_store(cluster_client(cluster)))
 
-    def make(**config: Any) -> Flask:
-        if request.param == "memory":
-            return token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt", **config)
-        if request.param == "redis":
-            return token_app(store=redis_store, **config)
-        return sql_token_app(database_url, **config)
+        def make(**config: Any) -> Flask:
+            if kind == "memory":
+                return token_app(adapter=MemoryAdapter(), AUTH_SESSION_STRATEGY="jwt", **config)
+            if store is not None:
+                return token_app(store=store, **config)
+            return sql_token_app(database_url, **config)
 
-    return make
+        yield make
 
 
 def sql_token_app(database_url: str, **config: Any) -> Flask:
@@ -187,24 +212,25 @@ def test_a_retry_within_the_grace_gets_the_same_successor(make_app: Callable[...
     assert client.post(f"{API}/token/refresh", json={"refreshToken": newest}).status_code == 200
 
 
-def test_two_refreshes_at_once_get_the_same_pair_and_the_family_survives(app: Flask) -> None:
+def test_fifty_refreshes_at_once_get_the_same_pair_and_the_family_survives(app: Flask) -> None:
+    """50 requests race with one refresh token (on a Redis Cluster too): nobody is refused."""
     client = app.test_client()
     first = login(client).get_json()["refreshToken"]
     results: list[Any] = []
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(50)
 
     def refresh() -> None:
         with app.test_client() as own:
             barrier.wait()
             results.append(own.post(f"{API}/token/refresh", json={"refreshToken": first}))
 
-    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    threads = [threading.Thread(target=refresh) for _ in range(50)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert [r.status_code for r in results] == [200, 200]
-    # Within the grace period both get the one successor; nothing is revoked.
+    assert [r.status_code for r in results] == [200] * 50
+    # Within the grace period all get the one successor; nothing is revoked.
     successors = {r.get_json()["refreshToken"] for r in results}
     assert len(successors) == 1
     ok = client.post(f"{API}/token/refresh", json={"refreshToken": successors.pop()})
@@ -474,3 +500,33 @@ def test_get_token_reads_the_bearer_claims_with_the_database_strategy() -> None:
     client = app.test_client()
     token = login(client).get_json()["token"]
     assert client.get("/private", headers=bearer(token)).get_json()["sub"] == "1"
+
+
+def test_a_redis_cluster_node_down_answers_503_and_keeps_the_tokens() -> None:
+    """The node holding the store's slot stops: 503 JSON, never a 500 or a sign-out."""
+    with running_cluster() as cluster:  # its own cluster: this test stops a node of it
+        store = RedisTokenStore(cluster_client(cluster))
+        app = token_app(store=store)
+        client = app.test_client()
+        first = login(client).get_json()
+        node = store.client.get_node_from_key(store.prefix)
+        with redis.Redis(host=node.host, port=node.port) as direct:
+            os.kill(direct.info("server")["process_id"], signal.SIGKILL)
+        for response in (
+            login(client),
+            client.post(f"{API}/token/refresh", json={"refreshToken": first["refreshToken"]}),
+            client.post(f"{API}/token/logout", json={"refreshToken": first["refreshToken"]}),
+        ):
+            assert response.status_code == 503, response.data[:300]
+            assert response.is_json
+        # The access token needs no store: it still works while the store is down.
+        assert client.get("/private", headers=bearer(first["token"])).status_code == 200
+        store.client.close()
+
+
+def test_a_prefix_with_braces_or_none_refuses_to_start() -> None:
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    for prefix in ("", "app:{tag}:", "a}"):
+        with pytest.raises(ConfigurationError, match="prefix"):
+            RedisTokenStore(client, prefix=prefix)
+    client.close()

@@ -37,7 +37,7 @@ def store_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         prefix = f"sessionext-test:{time.time_ns()}:"
         yield {**env, "TOKEN_STORE": "redis", "REDIS_PREFIX": prefix}
         client = redis.Redis(host="127.0.0.1", port=6379)
-        for key in client.scan_iter(f"{prefix}*"):
+        for key in client.scan_iter(f"{{{prefix}}}*"):  # RedisTokenStore's hash tag
             client.delete(key)
         client.close()
         return
