@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import requests
 
@@ -39,16 +39,21 @@ class Server:
 
     def stop(self) -> None:
         """Terminate the process (kill it if it lingers) and close its pipes."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         if self.process.stdout is not None:
             self.process.stdout.close()
         self.stderr.close()
+
+
+def terminate(process: subprocess.Popen[Any]) -> None:
+    """Stop ``process``: SIGTERM, then SIGKILL if it lingers; reaped either way."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def init_app(app: str, env: Mapping[str, str]) -> None:

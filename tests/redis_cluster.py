@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .processes import terminate
 from .requirements import unavailable
 
 NODES = 3
@@ -96,7 +97,7 @@ def running_cluster() -> Iterator[Cluster]:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            stack.callback(_stop, process)
+            stack.callback(terminate, process)
         for port in nodes:
             _wait_for(cli, port, "PONG", ["ping"], root)
         created = _cli(
@@ -114,12 +115,3 @@ def running_cluster() -> Iterator[Cluster]:
         for port in nodes:
             _wait_for(cli, port, "cluster_state:ok", ["cluster", "info"], root)
         yield Cluster(tuple(nodes))
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
