@@ -1,6 +1,16 @@
-"""Exceptions raised by flask-sessionext, and the error codes clients may see."""
+"""Exceptions raised by flask-sessionext, and the Auth.js error codes clients may see.
+
+A flow raises an :class:`AuthError` subclass; the blueprint's error handler answers it (the
+code on a page or as JSON, the detail in the log), as Auth.js's ``errors.ts`` and the one
+``catch`` in its ``index.ts`` do.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+#: The page that shows an error: the sign-in page (try again) or the error page.
+Page = Literal["signin", "error"]
 
 
 class SessionExtError(Exception):
@@ -29,3 +39,95 @@ class StoreConflict(StoreError):
 
 class BearerRejected(SessionExtError):
     """The request's ``Authorization: Bearer`` token is malformed, forged or expired (401)."""
+
+
+class AuthError(SessionExtError):
+    """A failed auth action, answered once by the blueprint as Auth.js does.
+
+    The client sees only :attr:`code`: on :attr:`page` (a redirect), or as JSON with
+    :attr:`status`. ``detail`` goes to the log only; ``params`` join the page's query.
+    Raised as is, it is a server-side failure, shown as ``Configuration``.
+    """
+
+    code: ClassVar[str] = "Configuration"
+    page: ClassVar[Page] = "error"
+    status: ClassVar[int] = 500
+    #: Whether a client may see the code (Auth.js's ``isClientError``); else it is logged as
+    #: an error.
+    client: ClassVar[bool] = False
+
+    def __init__(self, detail: str = "", **params: str) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        self.params = params
+
+
+class CredentialsSignin(AuthError):
+    """The credentials provider refused the submitted fields (shown with ``code=credentials``)."""
+
+    code = "CredentialsSignin"
+    page = "signin"
+    status = 401
+    client = True
+
+    def __init__(self, detail: str = "", **params: str) -> None:
+        super().__init__(detail, **{"code": "credentials", **params})
+
+
+class OAuthAccountNotLinked(AuthError):
+    """The account's email belongs to another user, or the account to another signed-in user."""
+
+    code = "OAuthAccountNotLinked"
+    page = "signin"
+    status = 400
+    client = True
+
+
+class OAuthCallbackError(AuthError):
+    """The provider answered an error, or its callback failed a check."""
+
+    code = "OAuthCallbackError"
+    page = "signin"
+    status = 400
+    client = True
+
+
+class MissingCSRF(AuthError):
+    """The request carries no CSRF token matching its CSRF cookie."""
+
+    code = "MissingCSRF"
+    page = "signin"
+    status = 403
+    client = True
+
+
+class AccessDenied(AuthError):
+    """The ``signIn`` or ``jwt`` callback, or the provider, refused the sign-in."""
+
+    code = "AccessDenied"
+    page = "error"
+    status = 403
+    client = True
+
+
+class Verification(AuthError):
+    """An email sign-in link that is malformed, unknown, used or expired."""
+
+    code = "Verification"
+    page = "error"
+    status = 403
+    client = True
+
+
+#: The errors a client may see, by code.
+CLIENT_ERRORS: dict[str, type[AuthError]] = {
+    error.code: error
+    for error in (
+        CredentialsSignin,
+        OAuthAccountNotLinked,
+        OAuthCallbackError,
+        MissingCSRF,
+        AccessDenied,
+        Verification,
+    )
+}

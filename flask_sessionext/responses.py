@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from flask import jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from .errors import AuthError
+
 logger = logging.getLogger("flask_sessionext")
 
-#: Error codes a client may see, with the page that shows them and the JSON status.
-CLIENT_ERRORS: dict[str, tuple[str, int]] = {
-    "CredentialsSignin": ("signin", 401),
-    "OAuthAccountNotLinked": ("signin", 400),
-    "OAuthCallbackError": ("signin", 400),
-    "MissingCSRF": ("signin", 403),
-    "AccessDenied": ("error", 403),
-    "Verification": ("error", 403),
-}
 #: Status of the error page per code; any other code is shown as ``Configuration``.
 ERROR_STATUS = {"AccessDenied": 403, "Verification": 403, "Configuration": 500}
 
@@ -44,29 +37,27 @@ def go_to(url: str) -> Response:
     return redirect(url, 302)
 
 
-def page_url(page: str, pages: dict[str, str] | Any, **params: str) -> str:
+def page_url(page: str, pages: Mapping[str, str], **params: str) -> str:
     """The URL of a built-in page, or of the app's own page configured in ``AUTH_PAGES``."""
     base = pages.get(page) or url_for(f"sessionext.{page}")
     query = urlencode({k: v for k, v in params.items() if v})
     return f"{base}{'&' if '?' in base else '?'}{query}" if query else base
 
 
-def auth_error(error: str, /, pages: Any, *, detail: str = "", **params: str) -> Response:
+def error_response(error: AuthError, pages: Mapping[str, str]) -> Response:
     """Answer an auth failure: the safe code in a redirect (or JSON), the detail only in the log.
 
-    Codes outside :data:`CLIENT_ERRORS` are shown as ``Configuration``; ``params`` are added
-    to the page's query (``code=credentials`` for a refused credentials sign-in, as Auth.js).
+    An error a client may not see is logged as an error and shown as ``Configuration``.
     """
-    if error not in CLIENT_ERRORS:
-        logger.error("flask-sessionext %s: %s", error, detail or "no detail")
-        error = "Configuration"
-    elif detail:
-        logger.warning("flask-sessionext %s: %s", error, detail)
-    kind, status = CLIENT_ERRORS.get(error, ("error", 500))
-    url = page_url(kind, pages, error=error, **params)
+    if not error.client:
+        logger.error("flask-sessionext %s: %s", error.code, error.detail or "no detail")
+    elif error.detail:
+        logger.warning("flask-sessionext %s: %s", error.code, error.detail)
+    code = error.code if error.client else "Configuration"
+    url = page_url(error.page, pages, error=code, **error.params)
     if wants_json():
-        response = jsonify(url=url, error=error)
-        response.status_code = status
+        response = jsonify(url=url, error=code)
+        response.status_code = error.status
         return response
     return redirect(url, 302)
 

@@ -13,15 +13,21 @@ from .actions.session import resolve
 from .actions.signout import signout as do_signout
 from .config import AuthConfig
 from .csrf import csrf_token
-from .errors import BearerRejected, SessionExtError, StoreError
+from .errors import (
+    CLIENT_ERRORS,
+    AuthError,
+    BearerRejected,
+    MissingCSRF,
+    SessionExtError,
+    StoreError,
+)
 from .providers.base import Provider
 from .providers.credentials import Credentials
 from .providers.email import Email
 from .providers.oauth import OAuth2
 from .responses import (
-    CLIENT_ERRORS,
     ERROR_STATUS,
-    auth_error,
+    error_response,
     go_to,
     invalid_token,
     logger,
@@ -68,8 +74,12 @@ def make_blueprint(config: AuthConfig) -> Blueprint:
         bp.add_url_rule(paths["logout"], "token_logout", token_logout, methods=["POST"])
         bp.add_url_rule(paths["jwks"], "jwks", jwks)
     bp.after_request(_private)
+    # Flask asks the blueprint's handlers before the app's, each for the whole class hierarchy,
+    # so the SessionExtError handler below would answer a StoreError or BearerRejected raised
+    # here: the blueprint registers the app-level answers again, for its own routes.
     bp.register_error_handler(StoreError, store_unavailable)
     bp.register_error_handler(BearerRejected, invalid_token)
+    bp.register_error_handler(AuthError, _auth_error)
     bp.register_error_handler(SessionExtError, _configuration_error)
     return bp
 
@@ -136,7 +146,7 @@ def signin(provider_id: str) -> Response:
     provider = _provider(state, provider_id)
     body = form_body()
     if not verified_csrf(state, body):
-        return auth_error("MissingCSRF", state.config.pages)
+        raise MissingCSRF
     next_url = state.next_url(body.get("callbackUrl"), request)
     if isinstance(provider, OAuth2):
         return oauth.start(state, provider, next_url)
@@ -178,7 +188,7 @@ def signout_page() -> Response:
 def signout() -> Response:
     """Sign out (CSRF checked), then go to ``callbackUrl``."""
     state = current_state()
-    return do_signout(state) or auth_error("MissingCSRF", state.config.pages)
+    return do_signout(state)
 
 
 def error_page() -> Response:
@@ -263,5 +273,11 @@ def _private(response: Response) -> Response:
     return response
 
 
+def _auth_error(error: AuthError) -> Response:
+    """The one place a failed auth action is answered (Auth.js's one ``catch``)."""
+    return error_response(error, current_state().config.pages)
+
+
 def _configuration_error(error: SessionExtError) -> Response:
-    return auth_error("Configuration", current_state().config.pages, detail=str(error))
+    """Any other failure of this package: ``Configuration``, the detail in the log."""
+    return _auth_error(AuthError(str(error)))

@@ -15,14 +15,14 @@ from typing import Any
 from flask import g
 
 from ..adapters.protocol import Adapter
-from ..errors import StoreConflict
+from ..errors import OAuthAccountNotLinked, StoreConflict
 from ..providers.base import Provider
 from ..providers.oauth import OAuth2
 from ..signals import account_linked, send, user_created
 from ..state import request_auth
 
 
-class AccountNotLinked(Exception):
+class AccountNotLinked(OAuthAccountNotLinked):
     """The account's email belongs to another user, or the account to another signed-in user."""
 
 

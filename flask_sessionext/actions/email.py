@@ -17,16 +17,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from flask import jsonify, make_response, render_template, request
+from flask import after_this_request, jsonify, make_response, render_template, request
 from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
+from ..errors import AuthError, Verification
 from ..providers.email import Email
-from ..responses import auth_error, go_to, logger, page_url, wants_json
+from ..responses import go_to, logger, page_url, wants_json
 from ..state import AuthState
 from ..types import Account, User
 from . import email_link
-from .signin import complete_signin
+from .signin import complete_signin, signin_redirect
 
 #: What a token from :func:`secrets.token_urlsafe` can look like; anything else is refused
 #: before the database is asked.
@@ -47,15 +48,14 @@ def send_link(state: AuthState, provider: Email, email_value: object, next_url: 
         return _invalid_email()
     adapter = state.ext.adapter
     origin = state.origin(request)
-    allowed = state.callbacks.signin.or_none(
+    elsewhere = signin_redirect(
+        state,
         user=_known_user(adapter, email),
         account=_account(provider, email),
         email={"verificationRequest": True},
     )
-    if isinstance(allowed, str) and allowed:
-        return go_to(state.next_url(allowed, request))
-    if allowed is not True:
-        return auth_error("AccessDenied", pages, detail="signin_callback refused the email")
+    if elsewhere is not None:
+        return go_to(elsewhere)
     signed: email_link.SignedLink | None = None
     token_hash = ""
     if adapter is None:
@@ -73,7 +73,7 @@ def send_link(state: AuthState, provider: Email, email_value: object, next_url: 
     except Exception as error:
         if adapter is not None:
             adapter.use_verification_token(email, token_hash)  # nobody got it: drop it now
-        return auth_error("Configuration", pages, detail=_send_failure(provider, error, token))
+        raise AuthError(_send_failure(provider, error, token)) from None
     response = go_to(page_url("verify_request", pages, provider=provider.id, type="email"))
     if signed is not None:
         email_link.bind(response, state, provider, signed)
@@ -84,11 +84,10 @@ def verify_link(state: AuthState, provider: Email) -> Response:
     """Use the link (once) and sign the address in; any failure is ``Verification``."""
     if state.ext.adapter is None:
         return _verify_signed_link(state, provider)
-    pages = state.config.pages
     email = _normalized(provider, request.args.get("email"))
     token = request.args.get("token", "")
     if email is None or not _TOKEN.fullmatch(token):
-        return auth_error("Verification", pages, detail="malformed email sign-in link")
+        raise Verification("malformed email sign-in link")
     adapter = state.ext.adapter
     expires = None
     for secret in state.config.secrets:
@@ -96,9 +95,9 @@ def verify_link(state: AuthState, provider: Email) -> Response:
         if expires is not None:
             break
     if expires is None:
-        return auth_error("Verification", pages, detail="unknown or used email sign-in token")
+        raise Verification("unknown or used email sign-in token")
     if expires <= datetime.now(timezone.utc):
-        return auth_error("Verification", pages, detail="expired email sign-in token")
+        raise Verification("expired email sign-in token")
     return _sign_in(state, provider, adapter, email)
 
 
@@ -106,10 +105,14 @@ def _verify_signed_link(state: AuthState, provider: Email) -> Response:
     """A link without a database: signed, unexpired, and asked for by this browser."""
     email, detail = email_link.use(state, provider, request.args.get("token", ""))
     if email is None:
-        return auth_error("Verification", state.config.pages, detail=detail)
-    response = _sign_in(state, provider, None, email)
-    email_link.consume(response, state)
-    return response
+        raise Verification(detail)
+
+    @after_this_request
+    def consume(response: Response) -> Response:  # the sign-in failing spends the link too
+        email_link.consume(response, state)
+        return response
+
+    return _sign_in(state, provider, None, email)
 
 
 def _sign_in(state: AuthState, provider: Email, adapter: Adapter | None, email: str) -> Response:

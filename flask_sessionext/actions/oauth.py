@@ -11,15 +11,15 @@ import hmac
 from typing import Any
 
 from authlib.common.security import generate_token
-from flask import request
+from flask import after_this_request, request
 from werkzeug.wrappers import Response
 
 from ..cookies import CookieNames
-from ..errors import OAuthFlowError
+from ..errors import AccessDenied, OAuthCallbackError, OAuthFlowError
 from ..providers.oauth import OAuth2
 from ..providers.oidc import OIDC
 from ..refresh import provider_tokens
-from ..responses import auth_error, go_to, logger
+from ..responses import go_to, logger
 from ..state import AuthState
 from ..types import Account
 from .checks import clear_check, read_check, set_check
@@ -53,34 +53,35 @@ def callback(state: AuthState, provider: OAuth2) -> Response:
         check: _text(read_check(state, _cookie_name(names, check), provider=provider.id))
         for check in [*provider.checks, "callback"]
     }
-    response = _finish(state, provider, checks)
-    for check in [*provider.checks, "callback"]:
-        clear_check(response, state, _cookie_name(names, check))
-    return response
+
+    @after_this_request
+    def clear_checks(response: Response) -> Response:  # a failed sign-in spends them too
+        for check in [*provider.checks, "callback"]:
+            clear_check(response, state, _cookie_name(names, check))
+        return response
+
+    return _finish(state, provider, checks)
 
 
 def _finish(state: AuthState, provider: OAuth2, checks: dict[str, str | None]) -> Response:
-    pages = state.config.pages
     params = request.args if request.method == "GET" else request.form
     if "error" in params:
         error = params.get("error", "")[:64]
-        shown = "AccessDenied" if error == "access_denied" else "OAuthCallbackError"
-        return auth_error(shown, pages, detail=f"provider {provider.id!r} answered error={error!r}")
+        shown = AccessDenied if error == "access_denied" else OAuthCallbackError
+        raise shown(f"provider {provider.id!r} answered error={error!r}")
     missing = [check for check in provider.checks if checks[check] is None]
     if missing:
-        return auth_error(
-            "OAuthCallbackError", pages, detail=f"missing or invalid {missing} cookie"
-        )
+        raise OAuthCallbackError(f"missing or invalid {missing} cookie")
     if "state" in provider.checks and not hmac.compare_digest(
         str(checks["state"]).encode(), params.get("state", "").encode()
     ):
-        return auth_error("OAuthCallbackError", pages, detail="state does not match")
+        raise OAuthCallbackError("state does not match")
     issuer = params.get("iss")
     if isinstance(provider, OIDC) and issuer is not None and issuer != provider.issuer:
-        return auth_error("OAuthCallbackError", pages, detail="iss does not match the issuer")
+        raise OAuthCallbackError("iss does not match the issuer")
     code = params.get("code")
     if not code:
-        return auth_error("OAuthCallbackError", pages, detail="no authorization code")
+        raise OAuthCallbackError("no authorization code")
     client = state.clients[provider.id]
     verified = {k: v for k, v in checks.items() if v is not None}
     try:
@@ -88,16 +89,14 @@ def _finish(state: AuthState, provider: OAuth2, checks: dict[str, str | None]) -
         profile = provider.fetch_profile(client, tokens, verified)
         user: dict[str, Any] = dict(provider.profile(profile, tokens))
     except OAuthFlowError as error:
-        return auth_error("OAuthCallbackError", pages, detail=f"{provider.id}: {error}")
+        raise OAuthCallbackError(f"{provider.id}: {error}") from error
     except Exception as error:
         logger.exception(
             "flask-sessionext: the profile of provider %r could not be read", provider.id
         )
-        return auth_error(
-            "OAuthCallbackError", pages, detail=f"{provider.id}: {type(error).__name__}"
-        )
+        raise OAuthCallbackError(f"{provider.id}: {type(error).__name__}") from error
     if user.get("id") in (None, ""):
-        return auth_error("OAuthCallbackError", pages, detail=f"{provider.id}: profile has no id")
+        raise OAuthCallbackError(f"{provider.id}: profile has no id")
     user["id"] = str(user["id"])
     account = _account(provider, user["id"], tokens)
     extra = {"provider": provider.id, **provider_tokens(tokens)} if provider.refresh else {}

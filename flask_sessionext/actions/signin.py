@@ -12,13 +12,13 @@ from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
 from ..cookies import CookieNames, read_chunked, write_chunked
-from ..errors import ConfigurationError, SessionExtError
+from ..errors import AccessDenied, AuthError, ConfigurationError, SessionExtError
 from ..providers.base import Provider
-from ..responses import auth_error, go_to
+from ..responses import go_to
 from ..signals import send, signed_in
 from ..state import AuthState, forget_request_session, write_session
 from ..types import JWT, Account, Profile, User
-from .accounts import AccountNotLinked, email_user, oauth_user
+from .accounts import email_user, oauth_user
 from .session import session_token_hash
 
 
@@ -39,41 +39,48 @@ def complete_signin(
     ``token_claims`` are added to the default token before the ``jwt`` callback sees it
     (the provider tokens of a provider with ``refresh=True``).
     """
-    ext, pages = state.ext, state.config.pages
-    allowed = state.callbacks.signin.or_none(
+    ext = state.ext
+    elsewhere = signin_redirect(
+        state,
         user=cast(User, user),
         account=account,
         profile=profile,
         email={"verificationRequest": False} if account["type"] == "email" else None,
         credentials=credentials,
     )
-    if isinstance(allowed, str) and allowed:
-        return go_to(state.next_url(allowed, request))
-    if allowed is not True:
-        return auth_error("AccessDenied", pages)
+    if elsewhere is not None:
+        return go_to(elsewhere)
     is_new_user: bool | None = None
     if ext.adapter is not None:
-        try:
-            user, is_new_user = _stored_user(state, ext.adapter, provider, user, account)
-        except AccountNotLinked as error:
-            return auth_error("OAuthAccountNotLinked", pages, detail=str(error))
+        user, is_new_user = _stored_user(state, ext.adapter, provider, user, account)
     response = go_to(state.next_url(next_url, request))
     names = state.cookie_names(request)
     if state.config.strategy == "database":
         token = None
         _start_stored_session(state, cast(Adapter, ext.adapter), names, response, str(user["id"]))
     else:
-        shaped = _run_signin_jwt(state, user, account, profile, is_new_user, token_claims)
-        if isinstance(shaped, Response):
-            return shaped
-        token = shaped
+        token = _run_signin_jwt(state, user, account, profile, is_new_user, token_claims)
         try:
             write_session(response, names, token)
         except (SessionExtError, TypeError, ValueError) as error:
-            return auth_error("Configuration", pages, detail=f"session token not written: {error}")
+            raise AuthError(f"session token not written: {error}") from error
     forget_request_session()
     send(signed_in, user=dict(user), account=account, token=token, is_new_user=is_new_user)
     return response
+
+
+def signin_redirect(state: AuthState, **arguments: Any) -> str | None:
+    """Run the ``signIn`` callback: ``None`` to go on, or the URL it sends the user to instead.
+
+    Raises :class:`~..errors.AccessDenied` when it refuses (``False``, an exception, anything
+    but ``True`` or a URL).
+    """
+    allowed = state.callbacks.signin.or_none(**arguments)
+    if isinstance(allowed, str) and allowed:
+        return state.next_url(allowed, request)
+    if allowed is not True:
+        raise AccessDenied("signin_callback refused the sign-in")
+    return None
 
 
 def _stored_user(
@@ -128,7 +135,7 @@ def _run_signin_jwt(
     profile: Profile | None,
     is_new_user: bool | None,
     token_claims: Mapping[str, Any] | None,
-) -> JWT | Response:
+) -> JWT:
     """The token at sign-in: Auth.js's defaults, then the app's ``jwt`` callback."""
     shaped = state.callbacks.jwt.or_none(
         token=default_token(user) | dict(token_claims or {}),
@@ -139,5 +146,5 @@ def _run_signin_jwt(
         trigger="signUp" if is_new_user else "signIn",
     )
     if shaped is None:
-        return auth_error("AccessDenied", state.config.pages, detail="jwt_callback refused")
+        raise AccessDenied("jwt_callback refused")
     return cast(JWT, dict(shaped))
