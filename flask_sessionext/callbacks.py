@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
+from .errors import ConfigurationError
 from .responses import logger
 
 R = TypeVar("R")
@@ -88,6 +89,18 @@ class Callbacks:
             "redirect_callback", default_redirect, REDIRECT_ARGS
         )
 
+    def register(self, kind: str, fn: Callable[..., Any], *, replace: bool = False) -> None:
+        """Make ``fn`` the app's ``kind`` callback; replacing one the app registered before
+        needs ``replace=True``, so two modules cannot silently override each other."""
+        default, passed = _KINDS[kind]
+        current: Callback[Any] = getattr(self, kind)
+        if current.fn is not default and not replace:
+            raise ConfigurationError(
+                f"a {kind}_callback is already registered ({current.fn.__qualname__}); to "
+                f"replace it, register the new one with @auth.{kind}_callback(replace=True)."
+            )
+        setattr(self, kind, Callback(f"{kind}_callback", fn, passed))
+
     @property
     def custom_jwt(self) -> bool:
         """True when the app registered its own ``jwt`` callback."""
@@ -124,3 +137,12 @@ def default_redirect(url: str, base_url: str) -> str:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+#: Each kind of callback: its default and the arguments it may declare.
+_KINDS: Mapping[str, tuple[Callable[..., Any], frozenset[str]]] = {
+    "jwt": (default_jwt, JWT_ARGS),
+    "session": (default_session, SESSION_ARGS),
+    "signin": (default_signin, SIGNIN_ARGS),
+    "redirect": (default_redirect, REDIRECT_ARGS),
+}

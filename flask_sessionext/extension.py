@@ -38,6 +38,10 @@ __all__ = [
 ]
 
 SessionT = TypeVar("SessionT", bound=Mapping[str, Any], default=Session)
+F = TypeVar("F", bound=Callable[..., Any])
+JwtCallback = Callable[..., Mapping[str, Any] | None]
+SigninCallback = Callable[..., bool | str]
+RedirectCallback = Callable[..., str]
 
 
 class AuthExt(Generic[SessionT]):
@@ -107,38 +111,68 @@ class AuthExt(Generic[SessionT]):
             )
         return cast(RefreshTokenStore, store)
 
-    def jwt_callback(
-        self, fn: Callable[..., Mapping[str, Any] | None]
-    ) -> Callable[..., Mapping[str, Any] | None]:
+    @overload
+    def jwt_callback(self, fn: JwtCallback) -> JwtCallback: ...
+    @overload
+    def jwt_callback(self, *, replace: bool = ...) -> Callable[[JwtCallback], JwtCallback]: ...
+    def jwt_callback(self, fn: JwtCallback | None = None, *, replace: bool = False) -> Any:
         """Register the ``jwt`` callback: shape the token on sign-in, read and update.
 
         Called with ``token`` always; ``user``, ``account``, ``profile``, ``is_new_user`` and
         ``trigger="signIn"`` (``"signUp"`` for a user just created) on sign-in;
         ``trigger="update"`` and ``session`` on update; ``trigger="refresh"`` in the token API.
-        Return the token to keep, or ``None`` to sign the user out.
+        Return the token to keep, or ``None`` to sign the user out. A second registration
+        needs ``@auth.jwt_callback(replace=True)``, as do the other three callbacks.
         """
-        self.callbacks.jwt = cb.Callback("jwt_callback", fn, cb.JWT_ARGS)
-        return fn
+        return self._register("jwt", fn, replace)
 
-    def session_callback(self, fn: Callable[..., SessionT]) -> Callable[..., SessionT]:
+    @overload
+    def session_callback(self, fn: Callable[..., SessionT]) -> Callable[..., SessionT]: ...
+    @overload
+    def session_callback(
+        self, *, replace: bool = ...
+    ) -> Callable[[Callable[..., SessionT]], Callable[..., SessionT]]: ...
+    def session_callback(
+        self, fn: Callable[..., SessionT] | None = None, *, replace: bool = False
+    ) -> Any:
         """Register the ``session`` callback: decide what the app and the browser see.
 
         Called with ``session`` (the default one) and ``token`` each time a session is
         resolved; with the database strategy ``user`` (the stored row) instead of ``token``,
         and ``trigger``/``new_session`` on update. ``None`` or an exception signs the user out.
         """
-        self.callbacks.session = cb.Callback("session_callback", fn, cb.SESSION_ARGS)
-        return fn
+        return self._register("session", fn, replace)
 
-    def signin_callback(self, fn: Callable[..., bool | str]) -> Callable[..., bool | str]:
+    @overload
+    def signin_callback(self, fn: SigninCallback) -> SigninCallback: ...
+    @overload
+    def signin_callback(
+        self, *, replace: bool = ...
+    ) -> Callable[[SigninCallback], SigninCallback]: ...
+    def signin_callback(self, fn: SigninCallback | None = None, *, replace: bool = False) -> Any:
         """Register the ``signIn`` callback: ``False`` denies, a string redirects there."""
-        self.callbacks.signin = cb.Callback("signin_callback", fn, cb.SIGNIN_ARGS)
-        return fn
+        return self._register("signin", fn, replace)
 
-    def redirect_callback(self, fn: Callable[..., str]) -> Callable[..., str]:
+    @overload
+    def redirect_callback(self, fn: RedirectCallback) -> RedirectCallback: ...
+    @overload
+    def redirect_callback(
+        self, *, replace: bool = ...
+    ) -> Callable[[RedirectCallback], RedirectCallback]: ...
+    def redirect_callback(
+        self, fn: RedirectCallback | None = None, *, replace: bool = False
+    ) -> Any:
         """Register the ``redirect`` callback: map ``(url, base_url)`` to the URL to go to."""
-        self.callbacks.redirect = cb.Callback("redirect_callback", fn, cb.REDIRECT_ARGS)
-        return fn
+        return self._register("redirect", fn, replace)
+
+    def _register(self, kind: str, fn: F | None, replace: bool) -> F | Callable[[F], F]:
+        """Register ``fn`` now, or return the decorator that will (``(replace=True)`` form)."""
+
+        def register(fn: F) -> F:
+            self.callbacks.register(kind, fn, replace=replace)
+            return fn
+
+        return register if fn is None else register(fn)
 
     def revoke_sessions(self, user_id: str) -> int:
         """Sign a user out everywhere: delete every database session of ``user_id``.

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_sessionext import AuthExt, get_token, signals
+from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.jwt import decode, encode
 
 from .helpers import SECRET, build_app, csrf_token, session_cookie, sign_in
@@ -215,6 +216,31 @@ def test_a_callback_requiring_an_unknown_argument_is_refused_at_registration() -
         @auth.jwt_callback
         def jwt(tokne: dict[str, Any]) -> dict[str, Any]:
             return tokne
+
+
+def test_a_second_callback_of_a_kind_is_refused_unless_it_asks_to_replace() -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def first(token: dict[str, Any]) -> dict[str, Any]:
+            return {**token, "by": "first"}
+
+        with pytest.raises(ConfigurationError, match=r"already registered \(.*first\).*replace"):
+
+            @auth.jwt_callback
+            def second(token: dict[str, Any]) -> dict[str, Any]:
+                return {**token, "by": "second"}
+
+        @auth.jwt_callback(replace=True)
+        def third(token: dict[str, Any]) -> dict[str, Any]:
+            return {**token, "by": "third"}
+
+        @auth.session_callback
+        def session(session: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+            return {**session, "by": token["by"]}
+
+    client = build_app(configure).test_client()
+    sign_in(client)
+    assert client.get("/api/auth/session").get_json()["by"] == "third"
 
 
 def test_a_callback_declaring_an_argument_never_passed_is_refused_with_the_valid_names() -> None:
