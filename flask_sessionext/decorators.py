@@ -30,12 +30,20 @@ def login_required(view: F) -> F:
         if g.session is None:
             if wants_json():
                 return jsonify(error="Unauthorized", message="Sign in to access this."), 401
-            return redirect(
-                page_url("signin", current_state().config.pages, callbackUrl=request.url)
-            )
+            config = current_state().config
+            return redirect(page_url("signin", config.pages, callbackUrl=_here(config.url)))
         return call(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _here(public_origin: str | None) -> str:
+    """The URL of this request as the browser sees it: on ``AUTH_URL`` when set, so a proxy
+    that forwards to ``http://127.0.0.1:8000`` does not leak into ``callbackUrl``."""
+    if public_origin is None:
+        return request.url
+    query = request.query_string.decode("latin1")
+    return f"{public_origin}{request.script_root}{request.path}{'?' + query if query else ''}"
 
 
 def csrf_required(view: F) -> F:
