@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
-from flask import abort, current_app, g, jsonify, redirect, request
+from flask import abort, current_app, g, jsonify, redirect, render_template, request
 
 from .actions.body import form_body, verified_csrf
 from .responses import page_url, wants_json
@@ -15,26 +15,49 @@ from .state import current_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+FORBIDDEN = "You are signed in, but this page is not for your account."
 
-def login_required(view: F) -> F:
-    """Let only signed-in users reach ``view``.
 
-    Others get a 302 to the sign-in page with ``callbackUrl`` set to where they were going,
-    or, when they ask for JSON, a 401 JSON body.
+@overload
+def login_required(view: F) -> F: ...
+@overload
+def login_required(*, allow: Callable[[Any], bool]) -> Callable[[F], F]: ...
+def login_required(
+    view: F | None = None, *, allow: Callable[[Any], bool] | None = None
+) -> F | Callable[[F], F]:
+    """Let only signed-in users reach ``view``; with ``allow``, only those it approves.
+
+    ``@login_required`` or ``@login_required(allow=lambda session: ...)``. A signed-out user
+    gets a 302 to the sign-in page with ``callbackUrl`` set to where they were going (JSON
+    clients a 401); a signed-in user whom ``allow(g.session)`` refuses gets 403, as a page or
+    ``{"error": "Forbidden"}``.
     """
 
-    call = _caller(view)
+    def decorate(view: F) -> F:
+        call = _caller(view)
 
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if g.session is None:
-            if wants_json():
-                return jsonify(error="Unauthorized", message="Sign in to access this."), 401
-            config = current_state().config
-            return redirect(page_url("signin", config.pages, callbackUrl=_here(config.url)))
-        return call(*args, **kwargs)
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            session = g.session
+            if session is None:
+                if wants_json():
+                    return jsonify(error="Unauthorized", message="Sign in to access this."), 401
+                config = current_state().config
+                return redirect(page_url("signin", config.pages, callbackUrl=_here(config.url)))
+            if allow is not None and not allow(session):
+                return _forbidden()
+            return call(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate if view is None else decorate(view)
+
+
+def _forbidden() -> Any:
+    """403 for a signed-in user who may not see the page, in the extension's layout."""
+    if wants_json():
+        return jsonify(error="Forbidden", message=FORBIDDEN), 403
+    return render_template("sessionext/error.html", code="Forbidden", message=FORBIDDEN), 403
 
 
 def _here(public_origin: str | None) -> str:

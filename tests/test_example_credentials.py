@@ -56,6 +56,15 @@ def test_role_reaches_the_page_and_the_access_token_stays_server_side(example: M
     assert "your role is <strong>admin</strong>" in home
 
 
+def test_the_admin_page_refuses_a_signed_in_user_who_is_not_an_admin(
+    example: ModuleType,
+) -> None:
+    client = example.app.test_client()
+    assert sign_in(client, "bob", "builder") == "http://localhost/admin"
+    refused = client.get("/admin")
+    assert refused.status_code == 403 and "Hello Bob" not in refused.get_data(as_text=True)
+
+
 def test_wrong_password_is_refused(example: ModuleType) -> None:
     client = example.app.test_client()
     assert "error=CredentialsSignin" in sign_in(client, "bob", "wonderland")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import Flask
 from flask.testing import FlaskClient
 
+from flask_sessionext import AuthExt, login_required
 from flask_sessionext.csrf import token_from_cookie
 
 from .helpers import SECRET, build_app, csrf_token, session_cookie, sign_in
@@ -231,3 +235,44 @@ def test_login_required_works_on_async_views() -> None:
     assert client.get("/async").status_code == 302
     sign_in(client)
     assert client.get("/async").get_data() == b"ok"
+
+
+def admin_app() -> Flask:
+    """The README's app: the role goes into the token at sign-in, then into the session."""
+
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any], user: dict[str, Any] | None = None) -> dict[str, Any]:
+            return {**token, "role": user["role"]} if user else token
+
+        @auth.session_callback
+        def session(session: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+            session["user"]["role"] = token["role"]
+            return session
+
+    app = build_app(configure)
+
+    @app.get("/admin")
+    @login_required(allow=lambda session: session["user"]["role"] == "admin")
+    def admin() -> str:
+        return "admin area"
+
+    return app
+
+
+def test_login_required_with_a_check_lets_in_only_those_it_allows() -> None:
+    admin, user = admin_app().test_client(), admin_app().test_client()
+    sign_in(admin, "alice")  # role "admin"
+    sign_in(user, "bob")  # role "user"
+    assert admin.get("/admin").data == b"admin area"
+    refused = user.get("/admin")
+    assert refused.status_code == 403
+    assert b"not for your account" in refused.data and b"admin area" not in refused.data
+    as_json = user.get("/admin", headers={"Accept": "application/json"})
+    assert as_json.status_code == 403 and as_json.get_json()["error"] == "Forbidden"
+
+
+def test_login_required_with_a_check_still_sends_signed_out_users_to_sign_in() -> None:
+    response = admin_app().test_client().get("/admin")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/api/auth/signin?callbackUrl=")

@@ -131,6 +131,11 @@ def session(session: AppSession, token: dict[str, Any]) -> AppSession:
     return session
 
 
+def is_admin(session: AppSession) -> bool:
+    """Who may open the Admin page."""
+    return session["user"].get("role") == "admin"
+
+
 def create_app() -> Flask:
     """The example app. AUTH_SECRET comes from the environment; ``flask --debug run`` keeps a
     development secret in the instance folder instead."""
@@ -145,7 +150,7 @@ def create_app() -> Flask:
         return render_template("index.html")
 
     @app.get("/admin")
-    @login_required
+    @login_required(allow=is_admin)  # others get a 403 page in the extension's layout
     def admin() -> str:
         current = auth.current_session
         assert current is not None
