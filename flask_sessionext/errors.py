@@ -7,8 +7,11 @@ code on a page or as JSON, the detail in the log), as Auth.js's ``errors.ts`` an
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import re
+from typing import Any, ClassVar, Literal
 
+#: What a client-visible code of :class:`CredentialsSignin` may be.
+_CLIENT_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: The page that shows an error: the sign-in page (try again) or the error page.
 Page = Literal["signin", "error"]
 
@@ -63,15 +66,36 @@ class AuthError(SessionExtError):
 
 
 class CredentialsSignin(AuthError):
-    """The credentials provider refused the submitted fields (shown with ``code=credentials``)."""
+    """The credentials provider refused the submitted fields.
+
+    ``authorize()`` raises a subclass with its own ``code`` to tell the client why, as Auth.js
+    apps do (``class InvalidLoginError extends CredentialsSignin { code = "..." }``)::
+
+        class AccountLocked(CredentialsSignin):
+            code = "account_locked"
+
+    The client sees ``?error=CredentialsSignin&code=account_locked``: a subclass's ``code`` is
+    its :attr:`client_code` (letters, digits, ``-`` and ``_``, at most 64; anything else shows
+    as ``credentials``), and the error stays ``CredentialsSignin``. Returning ``None`` from
+    ``authorize()`` refuses with ``code=credentials``.
+    """
 
     code = "CredentialsSignin"
     page = "signin"
     status = 401
     client = True
+    #: What the client sees as ``code=``.
+    client_code: ClassVar[str] = "credentials"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("code")
+        if own is not None:
+            cls.client_code = own if _CLIENT_CODE.fullmatch(str(own)) else "credentials"
+            cls.code = "CredentialsSignin"
 
     def __init__(self, detail: str = "", **params: str) -> None:
-        super().__init__(detail, **{"code": "credentials", **params})
+        super().__init__(detail, **{"code": self.client_code, **params})
 
 
 class OAuthAccountNotLinked(AuthError):
@@ -131,3 +155,24 @@ CLIENT_ERRORS: dict[str, type[AuthError]] = {
         Verification,
     )
 }
+
+
+#: Class names, anywhere in an exception's class hierarchy, of failures to reach a store: the
+#: DB-API's ``OperationalError`` and ``InterfaceError`` (sqlite3, psycopg, SQLAlchemy's
+#: wrappers of them), redis-py's ``ConnectionError`` and ``TimeoutError``, SQLAlchemy's pool
+#: ``TimeoutError`` and ``DisconnectionError``.
+_STORE_FAILURES = frozenset(
+    {"OperationalError", "InterfaceError", "ConnectionError", "TimeoutError", "DisconnectionError"}
+)
+
+
+def is_store_failure(error: BaseException) -> bool:
+    """True when ``error`` means a database or cache could not be reached or failed to answer.
+
+    ``OSError`` (refused connections, timeouts), :class:`StoreError`, and the driver errors
+    named in ``_STORE_FAILURES``; a driver's ``DataError`` or ``IntegrityError`` is a bug or
+    bad input, not an outage.
+    """
+    if isinstance(error, (OSError, StoreError)):
+        return True
+    return any(cls.__name__ in _STORE_FAILURES for cls in type(error).__mro__)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
@@ -10,8 +9,8 @@ from flask import jsonify, make_response, redirect, render_template, request, ur
 from werkzeug.wrappers import Response
 
 from .errors import AuthError
-
-logger = logging.getLogger("flask_sessionext")
+from .logs import log_failure
+from .logs import logger as logger
 
 #: Status of the error page per code; any other code is shown as ``Configuration``.
 ERROR_STATUS = {"AccessDenied": 403, "Verification": 403, "Configuration": 500}
@@ -64,7 +63,7 @@ def error_response(error: AuthError, pages: Mapping[str, str]) -> Response:
 
 def store_unavailable(error: Exception) -> Response:
     """503 when the adapter's database fails: no traceback, the detail only in the log."""
-    logger.error("flask-sessionext: the session store failed: %s", error, exc_info=error)
+    log_failure("flask-sessionext: the session store failed: %s", error, error=error)
     message = "Sign-in is unavailable right now. Try again in a moment."
     if wants_json():
         response = jsonify(error="ServiceUnavailable", message=message)

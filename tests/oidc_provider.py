@@ -8,7 +8,9 @@ any login and password, then a consent form. Every login is an account::
     sub = login, email = f"{login}@example.com", email_verified = True,
     name = login.capitalize(), picture = f"https://example.com/{login}.png"
 
-and ``openid email profile`` puts those claims in the id_token and at userinfo.
+and ``openid email profile`` puts those claims in the id_token and at userinfo. A login
+``<name>~false`` (``~string``, ``~empty``, ``~absent``) has the email of ``<name>`` with
+``email_verified`` ``false`` (``"true"``, ``""``, no claim).
 
 Use it from a test module by defining a fixture::
 

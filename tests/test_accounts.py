@@ -266,6 +266,52 @@ def test_dangerous_email_linking_links_to_the_existing_user(
         assert session_json(client)["user"]["id"] == carol["id"]
 
 
+@pytest.mark.parametrize("variant", ["false", "string", "empty", "absent"])
+def test_dangerous_linking_refuses_an_email_the_provider_does_not_verify(
+    make: Make, op: OP, variant: str
+) -> None:
+    # email_verified false, "true", "" or missing: only a JSON true counts.
+    h = make([oidc(op, "trusting", allow_dangerous_email_account_linking=True)])
+    carol = h.create_user(name="Carol", email="carol@example.com")
+    client = h.app.test_client()
+    assert sign_in(client, "trusting", f"carol~{variant}") == NOT_LINKED
+    assert h.rows("User") == [carol]
+    assert h.rows("Account") == [] and h.rows("Session") == []
+    assert session_cookie(client) is None and h.events == []
+
+
+def test_an_unverified_email_does_not_claim_the_mailbox(make: Make, op: OP) -> None:
+    h = make()
+    client = h.app.test_client()
+    assert sign_in(client, "oidc", "dora~false") == "http://localhost/private"
+    [user] = h.rows("User")
+    assert user["name"] == "Dora" and user["email"] is None
+    with h.app.app_context():
+        assert h.adapter.get_user_by_email("dora@example.com") is None
+
+
+def test_addresses_are_compared_in_their_normal_form(make: Make, op: OP) -> None:
+    h = make([oidc(op), oidc(op, "trusting", allow_dangerous_email_account_linking=True)])
+    carol = h.create_user(name="Carol", email="  Carol@Example.COM ")
+    assert carol["email"] == "carol@example.com"
+    client = h.app.test_client()
+    # The OP says CAROL@example.com: the same mailbox, so the same refusal as for carol@...
+    assert sign_in(client, "oidc", "CAROL") == NOT_LINKED
+    assert h.rows("User") == [carol] and h.rows("Account") == []
+    # ... and dangerous linking (verified) links it to Carol instead of making a second user.
+    assert sign_in(client, "trusting", "CAROL") == "http://localhost/private"
+    assert h.rows("User") == [carol]
+    [account] = h.rows("Account")
+    assert account["user_id"] == carol["id"] and account["provider_account_id"] == "CAROL"
+
+
+def test_a_new_user_stores_the_normal_form(make: Make) -> None:
+    h = make()
+    assert sign_in(h.app.test_client(), "oidc", "Eve") == "http://localhost/private"
+    [user] = h.rows("User")
+    assert user["email"] == "eve@example.com" and user["name"] == "Eve"
+
+
 # --- linking while signed in --------------------------------------------------------------------
 
 

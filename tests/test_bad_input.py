@@ -229,7 +229,7 @@ def test_authorize_returning_a_non_dict_is_refused() -> None:
     app = build_app()
     app.extensions["sessionext"].ext.providers["credentials"].authorize = lambda c: "yes"
     client = app.test_client()
-    assert "error=CredentialsSignin" in sign_in(client).headers["Location"]
+    assert sign_in(client).headers["Location"] == "/api/auth/error?error=Configuration"
     assert session_cookie(client) is None
 
 

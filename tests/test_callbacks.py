@@ -266,22 +266,6 @@ def test_signals_for_sign_in_and_sign_out(client: FlaskClient) -> None:
     assert events == ["in:Alice", "out:1"]
 
 
-def test_user_id_is_a_string_and_generated_when_missing() -> None:
-    from flask_sessionext.providers import Credentials
-
-    app = build_app()
-    app.extensions["sessionext"].ext.providers["credentials"] = Credentials(
-        authorize=lambda c: {"name": "Anon"}
-    )
-    client = app.test_client()
-    sign_in(client)
-    with app.test_request_context(
-        headers={"Cookie": f"authjs.session-token={session_cookie(client)}"}
-    ):
-        token = get_token()
-        assert token is not None and len(token["sub"]) == 36
-
-
 def test_session_expires_reports_the_cookie_expiry() -> None:
     client = build_app().test_client()
     token = encode(

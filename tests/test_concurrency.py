@@ -224,7 +224,9 @@ def test_threads_signing_in_with_one_new_oauth_account_make_one_user(postgres_ur
             with app.test_request_context("/api/auth/callback/github"):
                 barrier.wait()
                 try:
-                    user, created = oauth_user(adapter, provider, profile, account)
+                    user, created = oauth_user(
+                        adapter, provider, profile, account, profile["email"]
+                    )
                 except AccountNotLinked as error:
                     refused.append(f"race {race} thread {index}: {error}")
                     return
@@ -274,7 +276,7 @@ def test_a_request_that_loses_the_race_after_the_account_lookup_signs_in(
     with app.test_request_context("/api/auth/callback/github"):
         created = adapter.create_user_and_link(profile, account)  # request A, committed
         stale = StaleAccountLookup(adapter)
-        user, is_new = oauth_user(stale, provider, profile, account)
+        user, is_new = oauth_user(stale, provider, profile, account, profile["email"])
     assert user["id"] == created["id"] and is_new is False
     assert count_rows(app, adapter.User.__table__) == 1
     assert count_rows(app, adapter.Account.__table__) == 1

@@ -89,7 +89,7 @@ def test_sign_in_creates_a_verified_user(setup: Any, outbox: Sent) -> None:
     assert response.status_code == 302
     assert response.location == "/api/auth/verify-request?provider=email&type=email"
     [(email, url, provider)] = outbox
-    assert email == "New.User@example.com" and provider.id == "email"
+    assert email == "new.user@example.com" and provider.id == "email"
     assert url.startswith("http://localhost/api/auth/callback/email?")
     assert query(url)["email"] == email
     assert query(url)["callbackUrl"] == "http://localhost/private"
@@ -100,9 +100,9 @@ def test_sign_in_creates_a_verified_user(setup: Any, outbox: Sent) -> None:
     assert response.location == "http://localhost/private"
     assert session_cookie(client) is not None
     session = client.get("/api/auth/session").get_json()
-    assert session["user"]["email"] == "New.User@example.com"
+    assert session["user"]["email"] == "new.user@example.com"
     [user] = users(app, adapter)
-    assert user.email == "New.User@example.com" and user.email_verified is not None
+    assert user.email == "new.user@example.com" and user.email_verified is not None
     assert token_rows(app, adapter) == []
 
 
@@ -175,7 +175,7 @@ def test_the_link_works_only_for_its_address(setup: Any, outbox: Sent) -> None:
     client = app.test_client()
     request_link(client, "ann@example.com")
     url = outbox[0][1]
-    for forged in ("mallory@example.com", "Ann@example.com", "ann@example.org", "nonsense"):
+    for forged in ("mallory@example.com", "ann+x@example.com", "ann@example.org", "nonsense"):
         response = client.get(with_query(url, email=forged))
         assert response.location == "/api/auth/error?error=Verification", forged
         assert session_cookie(client) is None
@@ -271,8 +271,9 @@ def test_normalize_email_refuses(value: str) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("\uff21\uff22\uff23@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com", "ABC@example.com"),
-        ("  Ann.Lee+news@Example.COM\t", "Ann.Lee+news@example.com"),
+        ("\uff21\uff22\uff23@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com", "abc@example.com"),
+        ("  Ann.Lee+news@Example.COM\t", "ann.lee+news@example.com"),
+        ("J\u00dcRGEN@B\u00dcCHER.DE", "j\u00fcrgen@b\u00fccher.de"),
         ("o'brien@ex.com", "o'brien@ex.com"),
         ("a@localhost", "a@localhost"),
         ("jürgen@BÜCHER.de", "jürgen@bücher.de"),
@@ -615,9 +616,9 @@ def test_the_smtp_sender_delivers_the_link(database_url: str, smtp_server: Any) 
     response = request_link(client, "Ann@Example.com", callbackUrl="/private")
     assert response.location == "/api/auth/verify-request?provider=email&type=email"
     [(envelope, message)] = inbox.messages
-    assert envelope.rcpt_tos == ["Ann@example.com"]
+    assert envelope.rcpt_tos == ["ann@example.com"]
     assert envelope.mail_from == "no-reply@example.com"
-    assert message["To"] == "Ann@example.com"
+    assert message["To"] == "ann@example.com"
     assert message["From"] == "Example <no-reply@example.com>"
     assert message["Subject"] == "Sign in to localhost"
     assert isinstance(message, EmailMessage)
@@ -629,7 +630,7 @@ def test_the_smtp_sender_delivers_the_link(database_url: str, smtp_server: Any) 
     assert f'href="{url.replace("&", "&amp;")}"' in html.get_content()
     assert "localhost" in html.get_content()
     assert client.get(url).location == "http://localhost/private"
-    assert client.get("/api/auth/session").get_json()["user"]["email"] == "Ann@example.com"
+    assert client.get("/api/auth/session").get_json()["user"]["email"] == "ann@example.com"
 
 
 def test_the_smtp_sender_refuses_a_server_without_starttls(

@@ -92,3 +92,12 @@ def test_email_link_without_a_database(
     refused = client.post("/api/auth/signin/email", data=data)
     assert "error=AccessDenied" in refused.location
     assert "/callback/email" not in capsys.readouterr().err  # nothing sent to strangers
+
+
+@pytest.mark.parametrize(
+    "password", ["pässwörd", "\x00", "\ud800".encode("utf-8", "surrogatepass").decode("latin1")]
+)
+def test_hostile_passwords_are_refused_not_raised(example: ModuleType, password: str) -> None:
+    client = example.app.test_client()
+    assert "error=CredentialsSignin" in sign_in(client, "alice", password)
+    assert "error=CredentialsSignin" in sign_in(client, "älice", password)

@@ -123,6 +123,18 @@ def test_wrong_password_or_unknown_email_is_refused(example: ModuleType) -> None
     assert client.get("/api/auth/session").get_json() is None
 
 
+@pytest.mark.parametrize(
+    "email", ["demo\x00@example.com", "dëmo@example.com", "a@b@c", " DEMO@Example.com\x00"]
+)
+def test_hostile_emails_are_refused_not_raised(example: ModuleType, email: str) -> None:
+    client = example.app.test_client()
+    assert "error=CredentialsSignin" in sign_in(client, email=email, password="pässwörd\x00")
+
+
+def test_any_spelling_of_the_address_signs_in(example: ModuleType) -> None:
+    assert sign_in(example.app.test_client(), email="  Demo@EXAMPLE.com ") == "http://localhost"
+
+
 def test_no_openid_provider_unless_configured(example: ModuleType) -> None:
     providers = example.app.test_client().get("/api/auth/providers").get_json()
     assert list(providers) == ["credentials"]

@@ -222,9 +222,8 @@ def test_slow_token_endpoint_times_out(fake: FakeOP) -> None:
         lambda: Response("<html>hi</html>", mimetype="text/html"),
         lambda: jsonify([1, 2]),
         lambda: Response("nope", status=401),
-        lambda: jsonify(name="no id"),
     ],
-    ids=["html", "list", "401", "no_id"],
+    ids=["html", "list", "401"],
 )
 def test_bad_userinfo_is_refused(fake: FakeOP, answer: Callable[[], Any]) -> None:
     fake.userinfo = answer
@@ -232,6 +231,16 @@ def test_bad_userinfo_is_refused(fake: FakeOP, answer: Callable[[], Any]) -> Non
         assert_refused(*run_flow(fake, "plain", lambda nonce: tokens(None)))
     finally:
         fake.userinfo = lambda: {"id": 1}
+
+
+def test_a_profile_without_an_id_is_a_configuration_error(fake: FakeOP) -> None:
+    fake.userinfo = lambda: jsonify(name="no id")
+    try:
+        client, response = run_flow(fake, "plain", lambda nonce: tokens(None))
+    finally:
+        fake.userinfo = lambda: {"id": 1}
+    assert response.headers["Location"] == "/api/auth/error?error=Configuration"
+    assert session_cookie(client) is None
 
 
 def test_plain_oauth_signs_in_with_userinfo(fake: FakeOP) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
-from flask import Config, Flask
+from flask import Config, Flask, jsonify
+from werkzeug.serving import make_server
 
 from flask_sessionext import AuthExt
 from flask_sessionext.errors import ConfigurationError
@@ -21,6 +24,7 @@ from flask_sessionext.providers import (
     OAuth2,
     Okta,
 )
+from flask_sessionext.providers.oauth import Client
 
 
 def test_github() -> None:
@@ -43,6 +47,77 @@ def test_github() -> None:
         "email": "o@example.com",
         "image": "https://avatars.example/42",
     }
+
+
+@pytest.fixture(scope="module")
+def github_api() -> Iterator[tuple[str, dict[str, Any]]]:
+    """A local stand-in for api.github.com's ``/user`` and ``/user/emails``."""
+    answers: dict[str, Any] = {}
+    app = Flask("fake-github")
+    app.add_url_rule("/user", "user", lambda: jsonify(answers["user"]))
+    app.add_url_rule(
+        "/user/emails",
+        "emails",
+        lambda: jsonify(answers["emails"]) if answers["emails"] is not None else ("", 404),
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", answers
+    server.shutdown()
+
+
+PUBLIC = {"id": 1, "login": "octo", "email": "public@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("emails", "email", "verified"),
+    [
+        (
+            [
+                {"email": "old@example.com", "primary": False, "verified": True},
+                {"email": "Octo@Example.com", "primary": True, "verified": True},
+            ],
+            "Octo@Example.com",
+            "octo@example.com",
+        ),
+        ([{"email": "octo@example.com", "primary": True, "verified": False}], None, None),
+        ([{"email": "octo@example.com", "primary": True, "verified": "true"}], None, None),
+        ([{"email": "octo@example.com", "primary": False, "verified": True}], None, None),
+        (None, None, None),  # no user:email scope: /user/emails refuses
+    ],
+)
+def test_github_uses_only_the_verified_primary_email(
+    github_api: tuple[str, dict[str, Any]], emails: Any, email: str | None, verified: str | None
+) -> None:
+    url, answers = github_api
+    answers.update(user=dict(PUBLIC), emails=emails)
+    github = GitHub(client_id="id", client_secret="s", api_url=url)
+    profile = github.fetch_profile(Client("id", "s"), {"access_token": "t"}, {})
+    assert profile["email"] == (email or "public@example.com")
+    assert github.verified_email(profile) == verified
+
+
+@pytest.mark.parametrize(
+    ("provider", "profile", "verified"),
+    [
+        (Discord, {"email": "N@Example.com", "verified": True}, "n@example.com"),
+        (Discord, {"email": "n@example.com", "verified": False}, None),
+        (Discord, {"email": "n@example.com"}, None),
+        (
+            GitLab,
+            {"email": "G@Example.com", "confirmed_at": "2024-01-01T00:00:00Z"},
+            "g@example.com",
+        ),
+        (GitLab, {"email": "g@example.com", "confirmed_at": None}, None),
+        (OAuth2, {"email": "o@example.com", "email_verified": True}, "o@example.com"),
+        (OAuth2, {"email": "o@example.com", "email_verified": "true"}, None),
+        (OAuth2, {"email": "o@example.com", "email_verified": 1}, None),
+    ],
+)
+def test_which_addresses_a_preset_vouches_for(
+    provider: Any, profile: dict[str, Any], verified: str | None
+) -> None:
+    assert provider(client_id="id", client_secret="s").verified_email(profile) == verified
 
 
 def test_gitlab_self_managed() -> None:

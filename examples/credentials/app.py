@@ -75,9 +75,9 @@ def username_of(email: object) -> str | None:
 def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
     """Check the submitted username and password; return the user, or None to refuse."""
     record = USERS.get(credentials.get("username", ""))
-    if record is None or not hmac.compare_digest(
-        record["password"], credentials.get("password", "")
-    ):
+    # Compare bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+    password = credentials.get("password", "").encode()
+    if record is None or not hmac.compare_digest(record["password"].encode(), password):
         return None
     return signed_in_user(credentials["username"])
 

@@ -43,6 +43,7 @@ from werkzeug.wrappers import Response
 
 from flask_sessionext import AuthExt, csrf_required, login_required
 from flask_sessionext.adapters import SQLAlchemyAdapter, UserMixin
+from flask_sessionext.identity import normalize_email
 from flask_sessionext.providers import OIDC, Credentials, Email, Provider, SMTPSender
 from flask_sessionext.types import Session, SessionUser
 
@@ -102,7 +103,9 @@ def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
     With the database strategy the user's ``id`` must be a ``users.id``: the session row
     points at it.
     """
-    email = credentials.get("email", "").strip().lower()
+    email = normalize_email(credentials.get("email"))  # None for anything but one address
+    if email is None:
+        return None
     row = db.session.execute(
         select(User, Password.hash).join(Password).where(User.email == email)
     ).first()
@@ -219,7 +222,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def init_db(email: str, password: str, role: str) -> None:
         """Create the tables, and a user who signs in with EMAIL and PASSWORD."""
         db.create_all()
-        email = email.strip().lower()
+        normal = normalize_email(email)
+        if normal is None:
+            raise click.BadParameter(f"{email!r} is not one email address", param_hint="--email")
+        email = normal
         if db.session.scalar(select(User).where(User.email == email)) is not None:
             click.echo(f"Tables ready; {email} already exists.")
             return

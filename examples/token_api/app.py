@@ -58,7 +58,8 @@ adapter = SQLAlchemyAdapter(db)
 
 def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
     """The JSON body of ``POST /token/login``: the user, or ``None`` to refuse (401)."""
-    known = hmac.compare_digest(credentials.get("username", ""), DEMO_USERNAME)
+    # Compare bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+    known = hmac.compare_digest(credentials.get("username", "").encode(), DEMO_USERNAME.encode())
     password_ok = check_password_hash(DEMO_PASSWORD_HASH, credentials.get("password", ""))
     return dict(DEMO_USER) if known and password_ok else None
 

@@ -2,8 +2,10 @@
 
 A known provider account signs in as its user. An unknown one is linked to the user who is
 signed in, if any. Otherwise, an email that belongs to another user is refused
-(``OAuthAccountNotLinked``) unless the provider allows dangerous email linking; else a new
-user is created and the account linked to it.
+(``OAuthAccountNotLinked``) unless the provider allows dangerous email linking and asserts
+that the address is verified; else a new user is created and the account linked to it. Every
+address is compared in its normal form (:func:`~..identity.normalize_email`), and only a
+verified one is stored as the new user's email: an unverified one would claim the mailbox.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from flask import g
 
 from ..adapters.protocol import Adapter
 from ..errors import OAuthAccountNotLinked, StoreConflict
+from ..identity import normalize_email
 from ..providers.base import Provider
 from ..providers.oauth import OAuth2
 from ..signals import account_linked, send, user_created
@@ -35,9 +38,16 @@ def signed_in_user_id() -> str | None:
 
 
 def oauth_user(
-    adapter: Adapter, provider: Provider, user: Mapping[str, Any], account: Mapping[str, Any]
+    adapter: Adapter,
+    provider: Provider,
+    user: Mapping[str, Any],
+    account: Mapping[str, Any],
+    verified_email: str | None,
 ) -> tuple[dict[str, Any], bool]:
-    """The stored user for an OAuth sign-in, and whether it was just created."""
+    """The stored user for an OAuth sign-in, and whether it was just created.
+
+    ``verified_email`` is the address the provider asserts as verified (normalised), if any.
+    """
     key = (account["provider"], account["providerAccountId"])
     current = signed_in_user_id()
     known = adapter.get_user_by_account(*key)
@@ -47,7 +57,8 @@ def oauth_user(
         return known, False
     if current is not None:
         return _link(adapter, current, account), False
-    email = user.get("email")
+    email = normalize_email(user.get("email"))
+    verified = email is not None and email == verified_email
     owner = adapter.get_user_by_email(email) if email else None
     if owner is not None:
         # A concurrent first sign-in with this account may have just created that user.
@@ -56,8 +67,11 @@ def oauth_user(
             return known, False
         if not (isinstance(provider, OAuth2) and provider.allow_dangerous_email_account_linking):
             raise AccountNotLinked("the email belongs to a user who signed in another way")
+        if not verified:
+            raise AccountNotLinked("the provider does not assert that the email is verified")
         return _link(adapter, owner["id"], account), False
-    fields = {k: user.get(k) for k in ("name", "email", "image")}
+    fields = {"name": user.get("name"), "email": email if verified else None}
+    fields["image"] = user.get("image")
     try:
         created = adapter.create_user_and_link(fields, account)
     except StoreConflict:

@@ -12,7 +12,11 @@ from .signin import complete_signin
 
 
 def credentials_callback(state: AuthState, provider: Credentials) -> Response:
-    """Sign in with the submitted fields; any refusal answers ``CredentialsSignin``."""
+    """Sign in with the submitted fields; a refusal answers ``CredentialsSignin`` with its code.
+
+    ``authorize`` failing is not a refusal: a store failure answers 503, any other exception
+    or an invalid user ``Configuration`` (see :meth:`Credentials.sign_in`).
+    """
     body = form_body()
     if not verified_csrf(state, body):
         raise MissingCSRF
@@ -21,10 +25,7 @@ def credentials_callback(state: AuthState, provider: Credentials) -> Response:
     if not all(isinstance(v, str) for v in fields.values()):
         raise CredentialsSignin("a field was not a single string")
     credentials: dict[str, str] = fields
-    signed = provider.sign_in(credentials)
-    if signed is None:
-        raise CredentialsSignin
-    user, account = signed
+    user, account = provider.sign_in(credentials)
     return complete_signin(
         state, provider, user, account, credentials=credentials, next_url=next_url
     )

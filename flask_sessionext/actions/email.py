@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
 from ..errors import AuthError, Verification
+from ..identity import normalize_email
 from ..providers.email import Email
 from ..responses import go_to, logger, page_url, wants_json
 from ..state import AuthState
@@ -126,13 +127,14 @@ def _sign_in(state: AuthState, provider: Email, adapter: Adapter | None, email: 
 
 
 def _normalized(provider: Email, value: object) -> str | None:
-    """The identifier for a submitted address; a ``normalize`` that raises refuses it."""
+    """The identifier for a submitted address: the provider's ``normalize``, then the one
+    normal form of every stored address; a ``normalize`` that raises refuses it."""
     try:
         email = provider.normalize(value)
     except Exception:
         logger.exception("flask-sessionext: normalize() of email provider %r raised", provider.id)
         return None
-    return email if isinstance(email, str) and email else None
+    return normalize_email(email)
 
 
 def _known_user(adapter: Adapter | None, email: str) -> User:

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from ..cookies import CookieNames
 from ..errors import AccessDenied, OAuthCallbackError, OAuthFlowError
+from ..identity import checked_user
 from ..providers.oauth import OAuth2
 from ..providers.oidc import OIDC
 from ..refresh import provider_tokens
@@ -87,7 +88,8 @@ def _finish(state: AuthState, provider: OAuth2, checks: dict[str, str | None]) -
     try:
         tokens = provider.exchange_code(client, callback_uri(state, provider), code, verified)
         profile = provider.fetch_profile(client, tokens, verified)
-        user: dict[str, Any] = dict(provider.profile(profile, tokens))
+        user = provider.profile(profile, tokens)
+        verified_email = provider.verified_email(profile)
     except OAuthFlowError as error:
         raise OAuthCallbackError(f"{provider.id}: {error}") from error
     except Exception as error:
@@ -95,9 +97,7 @@ def _finish(state: AuthState, provider: OAuth2, checks: dict[str, str | None]) -
             "flask-sessionext: the profile of provider %r could not be read", provider.id
         )
         raise OAuthCallbackError(f"{provider.id}: {type(error).__name__}") from error
-    if user.get("id") in (None, ""):
-        raise OAuthCallbackError(f"{provider.id}: profile has no id")
-    user["id"] = str(user["id"])
+    user = checked_user(user, f"profile() of provider {provider.id!r}")
     account = _account(provider, user["id"], tokens)
     extra = {"provider": provider.id, **provider_tokens(tokens)} if provider.refresh else {}
     return complete_signin(
@@ -108,6 +108,7 @@ def _finish(state: AuthState, provider: OAuth2, checks: dict[str, str | None]) -
         profile=profile,
         next_url=checks["callback"],
         token_claims=extra,
+        verified_email=verified_email,
     )
 
 

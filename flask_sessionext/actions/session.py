@@ -18,6 +18,7 @@ from ..adapters.protocol import Adapter
 from ..bearer import bearer_token
 from ..cookies import read_chunked
 from ..errors import BearerRejected, TokenError
+from ..identity import describe, user_id
 from ..providers.oauth import OAuth2
 from ..refresh import due, refreshed
 from ..responses import logger
@@ -109,7 +110,13 @@ def _resolve_stored(
     if stored is not None and stored.expires <= now:
         adapter.delete_session(token_hash)
         stored = None
-    if stored is None:
+    found = user_id(stored.user) if stored is not None else None
+    if stored is not None and found is None:
+        logger.error(
+            "flask-sessionext Configuration: the adapter's session user is %s; signed out",
+            describe(stored.user),
+        )
+    if stored is None or found is None:
         ra.clear = True
         return None
     expires = stored.expires
@@ -118,7 +125,7 @@ def _resolve_stored(
         expires = now + timedelta(seconds=config.max_age)
         adapter.update_session(token_hash, expires)
         ra.reissue = True
-    ra.opaque, ra.user_id = raw, str(stored.user["id"])
+    ra.opaque, ra.user_id = raw, found
     user = stored.user
     shown: SessionUser = {"name": user.get("name"), "email": user.get("email")}
     shown["image"] = user.get("image")

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from ..adapters.protocol import Adapter
 from ..cookies import CookieNames, read_chunked, write_chunked
 from ..errors import AccessDenied, AuthError, ConfigurationError, SessionExtError
+from ..identity import checked_user
 from ..providers.base import Provider
 from ..responses import go_to
 from ..signals import send, signed_in
@@ -32,14 +33,18 @@ def complete_signin(
     credentials: dict[str, str] | None = None,
     next_url: object = None,
     token_claims: Mapping[str, Any] | None = None,
+    verified_email: str | None = None,
 ) -> Response:
-    """Sign ``user`` (its ``id`` a string) in: ``signIn``, linking, the session, the redirect.
+    """Sign ``user`` in: ``signIn``, linking, the session, the redirect.
 
     With an adapter, the user is the stored one (linked or created, see :mod:`.accounts`).
     ``token_claims`` are added to the default token before the ``jwt`` callback sees it
-    (the provider tokens of a provider with ``refresh=True``).
+    (the provider tokens of a provider with ``refresh=True``); ``verified_email`` is the
+    address an OAuth provider asserts as verified. A user without a valid id (from the
+    provider or the adapter) is refused as ``Configuration``: no session, no cookie.
     """
     ext = state.ext
+    user = checked_user(user, f"provider {provider.id!r}")
     elsewhere = signin_redirect(
         state,
         user=cast(User, user),
@@ -52,12 +57,15 @@ def complete_signin(
         return go_to(elsewhere)
     is_new_user: bool | None = None
     if ext.adapter is not None:
-        user, is_new_user = _stored_user(state, ext.adapter, provider, user, account)
+        user, is_new_user = _stored_user(
+            state, ext.adapter, provider, user, account, verified_email
+        )
+        user = checked_user(user, "the adapter")
     response = go_to(state.next_url(next_url, request))
     names = state.cookie_names(request)
     if state.config.strategy == "database":
         token = None
-        _start_stored_session(state, cast(Adapter, ext.adapter), names, response, str(user["id"]))
+        _start_stored_session(state, cast(Adapter, ext.adapter), names, response, user["id"])
     else:
         token = _run_signin_jwt(state, user, account, profile, is_new_user, token_claims)
         try:
@@ -89,12 +97,13 @@ def _stored_user(
     provider: Provider,
     user: Mapping[str, Any],
     account: Account,
+    verified_email: str | None,
 ) -> tuple[Mapping[str, Any], bool | None]:
     """The adapter's user for this sign-in (credentials users must already be stored)."""
     if account["type"] == "email":
         return email_user(adapter, str(user["email"]))
     if account["type"] != "credentials":
-        return oauth_user(adapter, provider, user, account)
+        return oauth_user(adapter, provider, user, account, verified_email)
     if state.config.strategy != "database":
         return user, None
     stored = adapter.get_user(str(user["id"]))

@@ -18,7 +18,7 @@ from flask import jsonify, request
 from werkzeug.wrappers import Response
 
 from ..bearer import bearer_token
-from ..errors import TokenError
+from ..errors import CredentialsSignin, TokenError
 from ..jwt import hkdf
 from ..providers.credentials import Credentials
 from ..responses import invalid_token, logger
@@ -41,10 +41,10 @@ def login(state: AuthState) -> Response:
         return error(400, "invalid_request", "no such credentials provider")
     if not all(isinstance(v, str) for v in body.values()):
         return error(400, "invalid_request", "every field must be a string")
-    signed = provider.sign_in(body)
-    if signed is None:
-        return error(401, "CredentialsSignin", "sign-in failed")
-    user, account = signed
+    try:
+        user, account = provider.sign_in(body)
+    except CredentialsSignin as refused:
+        return error(401, "CredentialsSignin", f"sign-in failed ({refused.client_code})")
     allowed = state.callbacks.signin.or_none(user=user, account=account, credentials=body)
     shaped = (
         state.callbacks.jwt.or_none(

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import StoreConflict
+from ..identity import normalize_email
 from ..token_store import RefreshRecord
-from .protocol import StoredSession
+from .protocol import StoredSession, email_column
 
 USER_FIELDS = ("id", "name", "email", "email_verified", "image")
 
@@ -33,6 +34,7 @@ class MemoryAdapter:
     def _insert_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
         user_id = str(user.get("id") or uuid.uuid4())
         created = {field: user.get(field) for field in USER_FIELDS} | {"id": user_id}
+        created["email"] = email_column(created["email"])
         if created["email"] and any(u["email"] == created["email"] for u in self.users.values()):
             raise StoreConflict("create_user: email taken")
         self.users[user_id] = created
@@ -43,7 +45,10 @@ class MemoryAdapter:
         return dict(user) if user else None
 
     def get_user_by_email(self, email: str) -> dict[str, Any] | None:
-        return next((dict(u) for u in self.users.values() if u["email"] == email), None)
+        wanted = normalize_email(email)
+        if wanted is None:
+            return None
+        return next((dict(u) for u in self.users.values() if u["email"] == wanted), None)
 
     def get_user_by_account(self, provider: str, provider_account_id: str) -> dict[str, Any] | None:
         account = self.accounts.get((provider, provider_account_id))
@@ -54,7 +59,14 @@ class MemoryAdapter:
             user = self.users.get(user_id)
             if user is None:
                 return None
-            user.update({k: v for k, v in changes.items() if k in USER_FIELDS and k != "id"})
+            values = {k: v for k, v in changes.items() if k in USER_FIELDS and k != "id"}
+            if "email" in values:
+                values["email"] = email_column(values["email"])
+                if values["email"] and any(
+                    u["email"] == values["email"] for u in self.users.values() if u is not user
+                ):
+                    raise StoreConflict("update_user: email taken")
+            user.update(values)
             return dict(user)
 
     def create_user_and_link(

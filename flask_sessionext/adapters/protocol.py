@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..identity import normalize_email
+
 
 @dataclass(frozen=True)
 class StoredSession:
@@ -20,6 +22,20 @@ class StoredSession:
     expires: datetime
 
 
+def email_column(value: object) -> str | None:
+    """What an adapter stores as a user's email: the normal form, or ``None`` for no address.
+
+    Raises ``ValueError`` for a value that is not one address, so nothing unnormalised is
+    stored (two spellings of one mailbox would be two users).
+    """
+    if value is None:
+        return None
+    email = normalize_email(value)
+    if email is None:
+        raise ValueError("a user's email must be one valid address (see normalize_email)")
+    return email
+
+
 class Adapter(Protocol):
     """Storage for the ``database`` session strategy, email sign-in and account linking.
 
@@ -27,13 +43,15 @@ class Adapter(Protocol):
     """
 
     def create_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
-        """Insert a user (``name``, ``email``, ``email_verified``, ``image``, ...); return it."""
+        """Insert a user (``name``, ``email``, ``email_verified``, ``image``, ...); return it.
+
+        The email is stored in its normal form (:func:`email_column`)."""
 
     def get_user(self, user_id: str) -> dict[str, Any] | None:
         """The user with this id."""
 
     def get_user_by_email(self, email: str) -> dict[str, Any] | None:
-        """The user with this (normalised) email."""
+        """The user with this email, compared in its normal form (``None`` for a non-address)."""
 
     def get_user_by_account(self, provider: str, provider_account_id: str) -> dict[str, Any] | None:
         """The user linked to this provider account."""

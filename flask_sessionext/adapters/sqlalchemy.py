@@ -42,8 +42,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..errors import StoreConflict, StoreError
+from ..identity import normalize_email
 from ..token_store import RefreshRecord
-from .protocol import StoredSession
+from .protocol import StoredSession, email_column
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -225,6 +226,8 @@ class SQLAlchemyAdapter:
 
     def _insert_user(self, conn: Connection, user: Mapping[str, Any]) -> dict[str, Any]:
         values = {k: v for k, v in user.items() if k in self._users.c and v is not None}
+        if "email" in values:
+            values["email"] = email_column(values["email"])
         values.setdefault("id", _new_id())
         conn.execute(insert(self._users).values(**values))
         created = self._user(conn, self._users.c.id == values["id"])
@@ -238,8 +241,11 @@ class SQLAlchemyAdapter:
 
     @_store
     def get_user_by_email(self, email: str) -> dict[str, Any] | None:
+        wanted = normalize_email(email)
+        if wanted is None:
+            return None
         with self.engine.connect() as conn:
-            return self._user(conn, self._users.c.email == email)
+            return self._user(conn, self._users.c.email == wanted)
 
     @_store
     def get_user_by_account(self, provider: str, provider_account_id: str) -> dict[str, Any] | None:
@@ -258,6 +264,8 @@ class SQLAlchemyAdapter:
     @_store
     def update_user(self, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
         values = {k: v for k, v in changes.items() if k in self._users.c and k != "id"}
+        if "email" in values:
+            values["email"] = email_column(values["email"])
         with self.engine.begin() as conn:
             if values:
                 conn.execute(

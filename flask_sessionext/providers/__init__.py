@@ -1,8 +1,9 @@
 """Ways to sign in: credentials, email links, any OAuth 2 or OpenID Connect provider, presets."""
 
+from ..identity import normalize_email
 from .base import Provider
 from .credentials import Credentials
-from .email import Email, SMTPSender, normalize_email
+from .email import Email, SMTPSender
 from .oauth import OAuth2
 from .oidc import OIDC
 from .presets import Auth0, Discord, GitHub, GitLab, Google, Keycloak, MicrosoftEntraID, Okta

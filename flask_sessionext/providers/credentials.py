@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from ..responses import logger
+from ..errors import AuthError, CredentialsSignin, StoreError, is_store_failure
+from ..identity import checked_user
+from ..logs import log_failure
 from ..types import Account, User
 from .base import Provider
 
-Authorize = Callable[[dict[str, str]], User | Mapping[str, object] | None]
+Authorize = Callable[[dict[str, str]], User | Mapping[str, object] | Literal[False] | None]
 
 DEFAULT_FIELDS: Mapping[str, Mapping[str, str]] = {
     "username": {"label": "Username", "type": "text"},
@@ -39,22 +40,30 @@ class Credentials(Provider):
         self.authorize = authorize
         self.fields = fields
 
-    def sign_in(self, credentials: dict[str, str]) -> tuple[dict[str, Any], Account] | None:
-        """Run ``authorize``: the user (its ``id`` a string, made up when missing) and the
-        account, or ``None`` when refused. An exception in ``authorize`` is logged and refuses."""
+    def sign_in(self, credentials: dict[str, str]) -> tuple[dict[str, Any], Account]:
+        """Run ``authorize``: the user (its ``id`` a string) and the account.
+
+        Raises :class:`~..errors.CredentialsSignin` when ``authorize`` refuses (returns
+        ``None``/``False`` or raises one), :class:`~..errors.StoreError` when it failed to
+        reach a store, and :class:`~..errors.AuthError` (``Configuration``) when it raised
+        anything else or returned something without a valid ``id``.
+        """
+        where = f"authorize() of provider {self.id!r}"
         try:
             user = self.authorize(credentials)
-        except Exception:
-            logger.exception("flask-sessionext: authorize() of provider %r raised", self.id)
-            return None
-        if not isinstance(user, Mapping):
-            if user is not None:
-                logger.error("flask-sessionext: authorize() returned %s, not a dict", type(user))
-            return None
-        user_id = str(uuid.uuid4()) if user.get("id") is None else str(user["id"])
+        except CredentialsSignin:
+            raise
+        except Exception as error:
+            if is_store_failure(error):  # logged (throttled) where the 503 is answered
+                raise StoreError(f"{where}: {type(error).__name__}") from error
+            log_failure("flask-sessionext: %s raised %s", where, type(error).__name__, error=error)
+            raise AuthError(f"{where} raised {type(error).__name__}") from error
+        if user is None or user is False:
+            raise CredentialsSignin
+        checked = checked_user(user, where)
         account: Account = {
             "provider": self.id,
             "type": "credentials",
-            "providerAccountId": user_id,
+            "providerAccountId": checked["id"],
         }
-        return {**user, "id": user_id}, account
+        return checked, account

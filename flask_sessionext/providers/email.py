@@ -3,8 +3,8 @@
 ``POST /signin/<id>`` mails a link that signs the address in once, before it expires: with an
 adapter the link carries a one-time token stored hashed, without one it is signed and bound to
 the browser that asked. The flows are in :mod:`..actions.email`;
-this module has the provider, the address normalisation, and two senders: the development
-one that prints the link, and :class:`SMTPSender`.
+this module has the provider and two senders: the development one that prints the link, and
+:class:`SMTPSender`. Addresses are normalised by :func:`..identity.normalize_email`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import smtplib
 import ssl
 import sys
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -25,77 +24,16 @@ from flask import Flask, current_app
 from markupsafe import escape
 
 from ..errors import ConfigurationError
+from ..identity import normalize_email
 from ..responses import logger
 from .base import Provider
 
-#: Longest address accepted, in characters (the ``users.email`` column is 320 long).
-MAX_EMAIL_LENGTH = 320
-MAX_LOCAL_BYTES = 64
-MAX_DOMAIN_BYTES = 255
-MAX_LABEL_BYTES = 63
 #: Default lifetime of a link whose token the adapter stores, and of a signed link.
 STORED_MAX_AGE = 24 * 60 * 60
 SIGNED_MAX_AGE = 10 * 60
 
 Send = Callable[[str, str, "Email"], object]
 Normalize = Callable[[object], str | None]
-
-# Dot-atom text of RFC 5322 (plus any non-ASCII character, RFC 6531). Everything else (quotes,
-# comments, whitespace, ``,;:<>[]\\``, controls) is refused, so a value is one plain address.
-_LOCAL_ASCII = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~."
-)
-
-
-def normalize_email(value: object) -> str | None:
-    """The canonical form of one email address, or ``None`` when ``value`` is not one.
-
-    NFKC-normalised and stripped; exactly one ``@``; the local part is a plain dot-atom (no
-    quoted string, comment, whitespace, control character, ``,;:<>[]\\``) and keeps its case;
-    the domain is lower-cased and kept in Unicode (not IDNA-encoded), each label letters,
-    digits and inner hyphens. At most 320 characters, 64 bytes before the ``@``.
-    """
-    if not isinstance(value, str) or len(value) > 4 * MAX_EMAIL_LENGTH:
-        return None
-    text = unicodedata.normalize("NFKC", value).strip()
-    if not text or len(text) > MAX_EMAIL_LENGTH:
-        return None
-    local, at, domain = text.partition("@")
-    if not at or not _valid_local(local):
-        return None
-    domain = domain.lower()
-    if not _valid_domain(domain):
-        return None
-    return f"{local}@{domain}"
-
-
-def _valid_local(local: str) -> bool:
-    if not local or len(local.encode()) > MAX_LOCAL_BYTES:
-        return False
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        return False
-    return all(ch in _LOCAL_ASCII or (ord(ch) > 0x7F and _printable(ch)) for ch in local)
-
-
-def _valid_domain(domain: str) -> bool:
-    if not domain or len(domain.encode()) > MAX_DOMAIN_BYTES:
-        return False
-    for label in domain.split("."):
-        if not label or len(label.encode()) > MAX_LABEL_BYTES:
-            return False
-        if label.startswith("-") or label.endswith("-"):
-            return False
-        for ch in label:
-            if ch == "-" or (ch.isascii() and ch.isalnum()):
-                continue
-            if ch.isascii() or not (ch.isalnum() or unicodedata.category(ch).startswith("M")):
-                return False
-    return True
-
-
-def _printable(ch: str) -> bool:
-    """Not a space, separator, control, format or unassigned character."""
-    return unicodedata.category(ch)[0] not in "ZC"
 
 
 class Email(Provider):

@@ -13,6 +13,7 @@ from flask import Config
 
 from ..config import setting
 from ..errors import ConfigurationError, OAuthFlowError
+from ..identity import normalize_email
 from .base import Provider
 
 ProfileMapper = Callable[[dict[str, Any], dict[str, Any]], Mapping[str, Any]]
@@ -196,6 +197,17 @@ class OAuth2(Provider):
         if self._profile is not None:
             return self._profile(profile, tokens)
         return self.map_profile(profile, tokens)
+
+    def verified_email(self, profile: Mapping[str, Any]) -> str | None:
+        """The address this provider asserts the user has verified (normalised), or ``None``.
+
+        Only such an address may link the account to an existing user (see
+        ``allow_dangerous_email_account_linking``). By default the profile's ``email`` when
+        its ``email_verified`` is exactly ``true``, as OpenID Connect defines it.
+        """
+        if profile.get("email_verified") is not True:
+            return None
+        return normalize_email(profile.get("email"))
 
     def map_profile(self, profile: dict[str, Any], tokens: dict[str, Any]) -> Mapping[str, Any]:
         """This provider's default mapping to ``{"id", "name", "email", "image"}``."""

@@ -14,12 +14,18 @@ from flask import Flask
 
 from ..config import setting
 from ..errors import OAuthFlowError
+from ..identity import normalize_email
 from .oauth import Client, OAuth2
 from .oidc import OIDC
 
 
 class GitHub(OAuth2):
-    """GitHub (OAuth apps and GitHub apps); a private email is read from ``/user/emails``."""
+    """GitHub (OAuth apps and GitHub apps); the email is the verified primary one.
+
+    ``/user`` shows only a public address, which GitHub does not vouch for: the address is
+    read from ``/user/emails`` (scope ``user:email``), and only the primary, verified one
+    counts. The profile then carries ``"email_verified": true``.
+    """
 
     def __init__(self, *, id: str = "github", name: str = "GitHub", **options: Any) -> None:
         options.setdefault("scope", "read:user user:email")
@@ -38,23 +44,21 @@ class GitHub(OAuth2):
     def fetch_profile(
         self, client: Client, tokens: Mapping[str, Any], checks: Mapping[str, str]
     ) -> dict[str, Any]:
-        """The ``/user`` profile, with the primary verified email when it is private."""
+        """The ``/user`` profile, its email replaced by the primary verified one (if any)."""
         profile = super().fetch_profile(client, tokens, checks)
-        if not profile.get("email"):
-            try:
-                emails = self.get_json(client, tokens, self.emails_endpoint)
-            except OAuthFlowError:
-                emails = None  # no user:email scope, or GitHub failed: sign in without an email
-            primary = (
-                [
-                    e
-                    for e in emails
-                    if isinstance(e, dict) and e.get("primary") and e.get("verified")
-                ]
-                if isinstance(emails, list)
-                else []
-            )
-            profile["email"] = primary[0]["email"] if primary else None
+        try:
+            emails = self.get_json(client, tokens, self.emails_endpoint)
+        except OAuthFlowError:
+            emails = None  # no user:email scope, or GitHub failed: no verified address
+        primary = [
+            e["email"]
+            for e in (emails if isinstance(emails, list) else [])
+            if isinstance(e, dict) and e.get("primary") is True and e.get("verified") is True
+        ]
+        if primary and isinstance(primary[0], str):
+            profile["email"], profile["email_verified"] = primary[0], True
+        else:
+            profile["email_verified"] = False
         return profile
 
     def map_profile(self, profile: dict[str, Any], tokens: dict[str, Any]) -> Mapping[str, Any]:
@@ -82,6 +86,10 @@ class GitLab(OAuth2):
             **options,
         )
 
+    def verified_email(self, profile: Mapping[str, Any]) -> str | None:
+        """The email, when GitLab says the user confirmed it (``confirmed_at``)."""
+        return normalize_email(profile.get("email")) if profile.get("confirmed_at") else None
+
     def map_profile(self, profile: dict[str, Any], tokens: dict[str, Any]) -> Mapping[str, Any]:
         """GitLab's id, name (or username), email and avatar."""
         return {
@@ -105,6 +113,10 @@ class Discord(OAuth2):
             userinfo_endpoint="https://discord.com/api/users/@me",
             **options,
         )
+
+    def verified_email(self, profile: Mapping[str, Any]) -> str | None:
+        """The email, when Discord says it is verified (``verified: true``)."""
+        return normalize_email(profile.get("email")) if profile.get("verified") is True else None
 
     def map_profile(self, profile: dict[str, Any], tokens: dict[str, Any]) -> Mapping[str, Any]:
         """Discord's id, display name (or username), email and avatar URL."""

@@ -98,20 +98,22 @@ function capitalize(login) {
   return login ? login[0].toUpperCase() + login.slice(1) : login;
 }
 
-// Any login is an account: sub = the login typed in the devInteractions form.
+// What `<name>~<variant>` logins assert as email_verified (the email is `<name>@example.com`).
+const EMAIL_VERIFIED = { false: false, string: 'true', empty: '', absent: undefined };
+
+// Any login is an account: sub = the login typed in the devInteractions form. A login
+// `<name>~false` (or ~string, ~empty, ~absent) has the email of `<name>`, not verified.
 async function findAccount(_ctx, id) {
-  return {
-    accountId: id,
-    async claims() {
-      return {
-        sub: id,
-        email: `${id}@example.com`,
-        email_verified: true,
-        name: capitalize(id),
-        picture: `https://example.com/${id}.png`,
-      };
-    },
+  const [name, variant] = id.split('~');
+  const claims = {
+    sub: id,
+    email: `${name}@example.com`,
+    email_verified: variant in EMAIL_VERIFIED ? EMAIL_VERIFIED[variant] : true,
+    name: capitalize(name),
+    picture: `https://example.com/${name}.png`,
   };
+  if (claims.email_verified === undefined) delete claims.email_verified;
+  return { accountId: id, async claims() { return claims; } };
 }
 
 // --- the server ---------------------------------------------------------------------------------
