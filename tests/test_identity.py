@@ -21,8 +21,8 @@ from flask_sessionext.errors import CredentialsSignin, StoreConflict
 from flask_sessionext.identity import normalize_email, user_id
 from flask_sessionext.providers import Credentials
 
-from .conftest import build_app, session_cookie, sign_in
 from .database import database_app
+from .helpers import build_app, session_cookie, sign_in
 
 INVALID_USERS: list[Any] = [
     {},
