@@ -222,6 +222,6 @@ def test_the_memory_adapter_keeps_one_user_per_mailbox() -> None:
 
 
 def test_the_sqlalchemy_adapter_keeps_one_user_per_mailbox(database_url: str) -> None:
-    app, _, adapter = database_app(database_url, [])
+    app, _, adapter = database_app(database_url, [Credentials(authorize=lambda c: None)])
     with app.app_context():
         check_adapter(adapter)
