@@ -58,7 +58,7 @@ def test_authorize_without_a_valid_id_is_a_configuration_error(user: Any, caplog
     response = sign_in(client)
     assert response.headers["Location"] == "/api/auth/error?error=Configuration"
     assert session_cookie(client) is None and not response.headers.getlist("Set-Cookie")
-    assert "authorize() of provider 'credentials' returned" in caplog.text
+    assert "authorize() of provider 'credentials' gave" in caplog.text
 
 
 @pytest.mark.parametrize("user", INVALID_USERS[:4], ids=repr)
