@@ -9,7 +9,8 @@ from typing import Any, TypeVar, overload
 
 from flask import abort, current_app, g, jsonify, redirect, render_template, request
 
-from .actions.body import form_body, verified_csrf
+from .actions.body import form_body
+from .csrf import verified_csrf
 from .responses import page_url, wants_json
 from .state import current_state
 

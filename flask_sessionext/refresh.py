@@ -8,7 +8,6 @@ one arrives). Across processes each process may refresh once; see the docs for t
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +16,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from .errors import SessionExtError
+from .hashing import sha256_hex
 from .responses import logger
 
 #: Refresh this many seconds before the access token expires.
@@ -37,7 +37,7 @@ class Refresher:
 
     def refresh(self, refresh_token: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Return new tokens for ``refresh_token``, calling ``run`` only once for it."""
-        key = hashlib.sha256(refresh_token.encode()).hexdigest()
+        key = sha256_hex(refresh_token)
         with self._lock:
             done = self._done.get(key)
             if done is not None and time.monotonic() - done[0] < REUSE_SECONDS:

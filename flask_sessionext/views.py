@@ -7,12 +7,12 @@ from werkzeug.wrappers import Response
 
 from .actions import email as email_signin
 from .actions import oauth, token_api
-from .actions.body import form_body, verified_csrf
+from .actions.body import form_body
 from .actions.callback import credentials_callback
 from .actions.session import resolve
 from .actions.signout import signout as do_signout
 from .config import AuthConfig
-from .csrf import csrf_token
+from .csrf import csrf_token, verified_csrf
 from .errors import (
     CLIENT_ERRORS,
     AuthError,
@@ -73,6 +73,7 @@ def make_blueprint(config: AuthConfig) -> Blueprint:
         bp.add_url_rule(paths["refresh"], "token_refresh", token_refresh, methods=["POST"])
         bp.add_url_rule(paths["logout"], "token_logout", token_logout, methods=["POST"])
         bp.add_url_rule(paths["jwks"], "jwks", jwks)
+    bp.before_request(_check_csrf)
     bp.after_request(_private)
     # Flask asks the blueprint's handlers before the app's, each for the whole class hierarchy,
     # so the SessionExtError handler below would answer a StoreError or BearerRejected raised
@@ -115,11 +116,7 @@ def get_session() -> Response:
 
 def update_session() -> Response:
     """Update the session from ``{"csrfToken", "data"}``: ``jwt`` runs with ``trigger="update"``."""
-    state = current_state()
-    body = form_body()
-    if not verified_csrf(state, body):
-        return _json(None, 400)
-    g.session = resolve(reissue=True, trigger="update", data=body.get("data"))
+    g.session = resolve(reissue=True, trigger="update", data=form_body().get("data"))
     return _session_json(g.session)
 
 
@@ -140,13 +137,11 @@ def signin_page() -> Response:
 
 
 def signin(provider_id: str) -> Response:
-    """Start signing in with a provider (CSRF checked): OAuth providers redirect to the provider;
-    credentials providers sign in from the form on the sign-in page instead."""
+    """Start signing in with a provider: OAuth providers redirect to the provider; credentials
+    providers sign in from the form on the sign-in page instead."""
     state = current_state()
     provider = _provider(state, provider_id)
     body = form_body()
-    if not verified_csrf(state, body):
-        raise MissingCSRF
     next_url = state.next_url(body.get("callbackUrl"), request)
     if isinstance(provider, OAuth2):
         return oauth.start(state, provider, next_url)
@@ -236,6 +231,38 @@ def jwks() -> Response:
     if tokens is None or tokens.jwks is None:
         abort(404)
     return jsonify(tokens.jwks)
+
+
+#: Routes whose POST changes state, so it must carry the CSRF token (besides ``signin_provider``
+#: and the credentials ``callback``, which depend on the provider).
+CSRF_ROUTES = frozenset({"sessionext.signout_post", "sessionext.update_session"})
+
+
+def _check_csrf() -> Response | None:
+    """The auth routes' one CSRF check, before the flow runs, as Auth.js's router does.
+
+    A refused session update answers ``null`` (400), like Auth.js; any other refusal is
+    ``MissingCSRF``.
+    """
+    if request.method != "POST":
+        return None
+    state = current_state()
+    if not _needs_csrf(state) or verified_csrf(state, form_body()):
+        return None
+    if request.endpoint == "sessionext.update_session":
+        return _json(None, 400)
+    raise MissingCSRF
+
+
+def _needs_csrf(state: AuthState) -> bool:
+    """Whether this POST needs the token; an unknown provider is left to answer 404."""
+    if request.endpoint in CSRF_ROUTES:
+        return True
+    provider_id = (request.view_args or {}).get("provider_id")
+    provider = state.ext.providers.get(provider_id) if isinstance(provider_id, str) else None
+    if request.endpoint == "sessionext.signin_provider":
+        return provider is not None
+    return request.endpoint == "sessionext.callback" and isinstance(provider, Credentials)
 
 
 def _provider(state: AuthState, provider_id: str) -> Provider:

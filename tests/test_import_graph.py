@@ -192,3 +192,20 @@ def test_no_module_reaches_into_another_modules_private_attributes() -> None:
                 continue
             reaches.append(f"{module}:{node.lineno} .{node.attr}")
     assert reaches == []
+
+
+def test_the_csrf_codec_is_pure() -> None:
+    """``csrf_codec`` imports no Flask, no Werkzeug and nothing of the package but hashing."""
+    tree = ast.parse((ROOT / "csrf_codec.py").read_text())
+    external = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and not node.level
+    }
+    assert not external & {"flask", "werkzeug"}
+    assert graph()[f"{PACKAGE}.csrf_codec"] <= {f"{PACKAGE}.hashing"}

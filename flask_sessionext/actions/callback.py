@@ -1,13 +1,13 @@
-"""``POST /callback/credentials``: check the CSRF token, ``authorize``, then sign in."""
+"""``POST /callback/credentials`` (its CSRF token already checked): ``authorize``, sign in."""
 
 from __future__ import annotations
 
 from werkzeug.wrappers import Response
 
-from ..errors import CredentialsSignin, MissingCSRF
+from ..errors import CredentialsSignin
 from ..providers.credentials import Credentials
 from ..state import AuthState
-from .body import form_body, verified_csrf
+from .body import form_body
 from .signin import complete_signin
 
 
@@ -18,8 +18,6 @@ def credentials_callback(state: AuthState, provider: Credentials) -> Response:
     or an invalid user ``Configuration`` (see :meth:`Credentials.sign_in`).
     """
     body = form_body()
-    if not verified_csrf(state, body):
-        raise MissingCSRF
     next_url = body.pop("callbackUrl", None)
     fields = {k: v for k, v in body.items() if k != "csrfToken"}
     if not all(isinstance(v, str) for v in fields.values()):

@@ -8,7 +8,6 @@ so a link signs in once. Without one, the link is signed (:mod:`.email_link`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import traceback
@@ -22,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
 from ..errors import AuthError, Verification
+from ..hashing import sha256_hex
 from ..identity import normalize_email
 from ..providers.email import Email
 from ..responses import go_to, logger, page_url, wants_json
@@ -38,7 +38,7 @@ INVALID_EMAIL = "Enter one valid email address, like name@example.com."
 
 def verification_token_hash(token: str, secret: str) -> str:
     """What the adapter stores for ``token``: SHA-256 hex of ``token + secret``."""
-    return hashlib.sha256(f"{token}{secret}".encode()).hexdigest()
+    return sha256_hex(token + secret)
 
 
 def send_link(state: AuthState, provider: Email, email_value: object, next_url: str) -> Response:

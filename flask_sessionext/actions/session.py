@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from ..adapters.protocol import Adapter
 from ..bearer import bearer_token
 from ..cookies import read_chunked
 from ..errors import BearerRejected, TokenError
+from ..hashing import sha256_hex
 from ..identity import describe, user_id
 from ..providers.oauth import OAuth2
 from ..refresh import due, refreshed
@@ -140,7 +140,7 @@ def _resolve_stored(
 
 def session_token_hash(raw: str) -> str:
     """What the sessions table stores for a session cookie: its SHA-256, in hex."""
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return sha256_hex(raw)
 
 
 def _run_jwt(

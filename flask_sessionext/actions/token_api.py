@@ -8,7 +8,6 @@ the family. These routes take no cookies, so they need no CSRF token.
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -19,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from ..bearer import bearer_token
 from ..errors import CredentialsSignin, TokenError
+from ..hashing import sha256_hex
 from ..jwt import hkdf
 from ..providers.credentials import Credentials
 from ..responses import invalid_token, logger
@@ -75,7 +75,7 @@ def refresh(state: AuthState) -> Response:
         return error(400, "invalid_request", "refreshToken is required")
     store, tokens, now = state.token_store, state.access_tokens, datetime.now(timezone.utc)
     assert store is not None and tokens is not None
-    found = store.find_refresh_token(_hash(value))
+    found = store.find_refresh_token(sha256_hex(value))
     if found is None:
         return error(401, "invalid_grant", "unknown, used or revoked refresh token")
     record, used_at = found
@@ -94,11 +94,11 @@ def refresh(state: AuthState) -> Response:
             return error(401, "invalid_grant", "refresh refused")
         claims = {k: v for k, v in shaped.items() if k not in _ISSUED}
         expires = now + timedelta(seconds=tokens.config.refresh_max_age)
-        args = (_hash(value), _hash(successor), record.family, claims, expires, now)
+        args = (sha256_hex(value), sha256_hex(successor), record.family, claims, expires, now)
         if store.rotate_refresh_token(*args):
             return _answer(state, successor, claims, record.family)
     # Spent already, within the grace: the successor again, unless it is used or revoked.
-    issued = store.find_refresh_token(_hash(successor))
+    issued = store.find_refresh_token(sha256_hex(successor))
     if issued is None or issued[1] is not None:
         return error(401, "invalid_grant", "refresh token already used")
     return _answer(state, successor, issued[0].claims, record.family)
@@ -111,7 +111,7 @@ def logout(state: AuthState) -> Response:
     body = request.get_json(silent=True)
     value = body.get("refreshToken") if isinstance(body, dict) else None
     if isinstance(value, str) and value:
-        found = store.find_refresh_token(_hash(value))
+        found = store.find_refresh_token(sha256_hex(value))
         if found is None:
             return jsonify({})
         family, claims = found[0].family, found[0].claims
@@ -136,7 +136,7 @@ def _issue(state: AuthState, claims: dict[str, Any], family: str) -> Response:
     claims = {k: v for k, v in claims.items() if k not in _ISSUED}
     refresh_token = secrets.token_urlsafe(32)
     expires = datetime.now(timezone.utc) + timedelta(seconds=tokens.config.refresh_max_age)
-    store.save_refresh_token(_hash(refresh_token), family, claims, expires)
+    store.save_refresh_token(sha256_hex(refresh_token), family, claims, expires)
     return _answer(state, refresh_token, claims, family)
 
 
@@ -165,7 +165,3 @@ def _credentials_provider(state: AuthState, provider_id: object) -> Credentials 
         if isinstance(provider, Credentials) and provider_id in (None, provider.id):
             return provider
     return None
-
-
-def _hash(refresh_token: str) -> str:
-    return hashlib.sha256(refresh_token.encode()).hexdigest()
