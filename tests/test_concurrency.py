@@ -33,6 +33,9 @@ from flask_sessionext.providers.presets import GitHub
 from .database import database_app
 from .requirements import unavailable
 
+# Every test here runs twice: on PostgreSQL, and through a real PgBouncer (transaction mode).
+pytestmark = pytest.mark.through_pgbouncer
+
 THREADS = 8
 ROUNDS = 50
 COOKIE = "authjs.session-token"

@@ -21,6 +21,9 @@ from flask_sessionext.providers import Credentials
 from .database import database_app, new_db
 from .helpers import SECRET, csrf_token, session_cookie
 
+# Every test here runs twice: on PostgreSQL, and through a real PgBouncer (transaction mode).
+pytestmark = pytest.mark.through_pgbouncer
+
 SALT = "authjs.session-token"
 
 

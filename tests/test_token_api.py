@@ -92,14 +92,16 @@ def token_app(store: Any = None, adapter: Any = None, **config: Any) -> Flask:
     return app
 
 
-@pytest.fixture(params=["memory", "redis", "redis-cluster", "database"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster", "database", "pgbouncer"])
 def make_app(
     request: pytest.FixtureRequest, redis_store: RedisTokenStore, database_url: str
 ) -> Iterator[Callable[..., Flask]]:
     """Build a token-API app on each refresh token store: memory, Redis, a real 3-node Redis
     Cluster (the client a cluster deployment has: a script whose keys span slots fails
-    there), the SQL adapter."""
+    there), the SQL adapter, and the SQL adapter through PgBouncer in transaction mode."""
     kind: str = request.param
+    if kind == "pgbouncer":
+        database_url = request.getfixturevalue("pgbouncer_database_url")
     with ExitStack() as stack:
         store: RedisTokenStore | None = redis_store if kind == "redis" else None
         if kind == "redis-cluster":

@@ -9,14 +9,17 @@ To add columns, subclass a mixin and pass the model::
     adapter = SQLAlchemyAdapter(db, user_model=User)
 
 Each method runs in its own transaction on its own connection, apart from ``db.session``:
-the adapter never commits the app's pending changes.
+the adapter never commits the app's pending changes. psycopg 3 prepares none of the
+adapter's statements unless ``prepared_statements=True``, so it runs behind PgBouncer in
+transaction pooling mode.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -168,8 +171,10 @@ class SQLAlchemyAdapter:
         account_model: type[Any] | None = None,
         session_model: type[Any] | None = None,
         verification_token_model: type[Any] | None = None,
+        prepared_statements: bool = False,
         refresh_token_model: type[Any] | None = None,
     ) -> None:
+        self.prepared_statements = prepared_statements
         self.db = db
         model = db.Model
         self.User: type[Any] = user_model or type(
@@ -206,14 +211,34 @@ class SQLAlchemyAdapter:
         """The engine of the current app's default bind."""
         return self.db.engine
 
-    def _read_connection(self) -> Connection:
-        """A connection for the per-request lookup. On a server database it runs without a
-        transaction (BEGIN and ROLLBACK would triple the round trips); SQLite has no round
-        trips, and its autocommit switch would cost a PRAGMA on every check-in."""
-        conn = self.engine.connect()
-        if conn.dialect.name != "sqlite":
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-        return conn
+    @contextmanager
+    def _connect(self, *, begin: bool = False, autocommit: bool = False) -> Iterator[Connection]:
+        """A connection of the app's engine for one method: in a transaction with ``begin``;
+        with ``autocommit``, on a server database, without one (BEGIN and ROLLBACK would triple
+        the round trips of the per-request lookup; SQLite has no round trips, and its switch
+        would cost a PRAGMA on every check-in).
+
+        Unless ``prepared_statements``, psycopg 3 prepares none of the method's statements (it
+        would after five runs on a connection, and PgBouncer before 1.21 in transaction mode
+        then hands that connection's server session to another client); the connection's own
+        setting is back when it returns to the pool.
+        """
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            threshold = None if self.prepared_statements else _prepare_threshold(driver)
+            if threshold is not None:
+                driver.prepare_threshold = None  # type: ignore[union-attr]
+            try:
+                if autocommit and conn.dialect.name != "sqlite":
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                if begin:
+                    with conn.begin():
+                        yield conn
+                else:
+                    yield conn
+            finally:
+                if threshold is not None:
+                    driver.prepare_threshold = threshold  # type: ignore[union-attr]
 
     def _user(self, conn: Connection, *where: Any) -> dict[str, Any] | None:
         row = conn.execute(select(self._users).where(*where)).first()
@@ -221,7 +246,7 @@ class SQLAlchemyAdapter:
 
     @_store
     def create_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             return self._insert_user(conn, user)
 
     def _insert_user(self, conn: Connection, user: Mapping[str, Any]) -> dict[str, Any]:
@@ -236,7 +261,7 @@ class SQLAlchemyAdapter:
 
     @_store
     def get_user(self, user_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return self._user(conn, self._users.c.id == user_id)
 
     @_store
@@ -244,13 +269,13 @@ class SQLAlchemyAdapter:
         wanted = normalize_email(email)
         if wanted is None:
             return None
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return self._user(conn, self._users.c.email == wanted)
 
     @_store
     def get_user_by_account(self, provider: str, provider_account_id: str) -> dict[str, Any] | None:
         accounts = self._accounts
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 select(self._users)
                 .join_from(accounts, self._users, accounts.c.user_id == self._users.c.id)
@@ -266,7 +291,7 @@ class SQLAlchemyAdapter:
         values = {k: v for k, v in changes.items() if k in self._users.c and k != "id"}
         if "email" in values:
             values["email"] = email_column(values["email"])
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             if values:
                 conn.execute(
                     update(self._users).where(self._users.c.id == user_id).values(**values)
@@ -277,14 +302,14 @@ class SQLAlchemyAdapter:
     def create_user_and_link(
         self, user: Mapping[str, Any], account: Mapping[str, Any]
     ) -> dict[str, Any]:
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             created = self._insert_user(conn, user)
             self._insert_account(conn, created["id"], account)
             return created
 
     @_store
     def link_account(self, user_id: str, account: Mapping[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             self._insert_account(conn, user_id, account)
 
     def _insert_account(self, conn: Connection, user_id: str, account: Mapping[str, Any]) -> None:
@@ -305,7 +330,7 @@ class SQLAlchemyAdapter:
 
     @_store
     def create_session(self, token_hash: str, user_id: str, expires: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             conn.execute(
                 insert(self._sessions).values(
                     session_token=token_hash, user_id=user_id, expires=expires
@@ -314,7 +339,7 @@ class SQLAlchemyAdapter:
 
     @_store
     def get_session_and_user(self, token_hash: str) -> StoredSession | None:
-        with self._read_connection() as conn:
+        with self._connect(autocommit=True) as conn:
             row = conn.execute(self._lookup, {"token": token_hash}).first()
         if row is None:
             return None
@@ -324,7 +349,7 @@ class SQLAlchemyAdapter:
     @_store
     def update_session(self, token_hash: str, expires: datetime) -> None:
         sessions = self._sessions
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             conn.execute(
                 update(sessions)
                 .where(sessions.c.session_token == token_hash)
@@ -334,20 +359,20 @@ class SQLAlchemyAdapter:
     @_store
     def delete_session(self, token_hash: str) -> None:
         sessions = self._sessions
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             conn.execute(delete(sessions).where(sessions.c.session_token == token_hash))
 
     @_store
     def delete_user_sessions(self, user_id: str) -> int:
         sessions = self._sessions
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             return conn.execute(delete(sessions).where(sessions.c.user_id == user_id)).rowcount
 
     @_store
     def create_verification_token(
         self, identifier: str, token_hash: str, expires: datetime
     ) -> None:
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             conn.execute(
                 insert(self._tokens).values(
                     identifier=identifier, token=token_hash, expires=expires
@@ -357,7 +382,7 @@ class SQLAlchemyAdapter:
     @_store
     def use_verification_token(self, identifier: str, token_hash: str) -> datetime | None:
         table = self._tokens
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             row = conn.execute(
                 delete(table)
                 .where(table.c.identifier == identifier, table.c.token == token_hash)
@@ -369,7 +394,7 @@ class SQLAlchemyAdapter:
     def save_refresh_token(
         self, token_hash: str, family: str, claims: Mapping[str, Any], expires: datetime
     ) -> None:
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             self._insert_refresh(conn, token_hash, family, claims, expires)
 
     def _insert_refresh(
@@ -386,7 +411,7 @@ class SQLAlchemyAdapter:
     @_store
     def find_refresh_token(self, token_hash: str) -> tuple[RefreshRecord, datetime | None] | None:
         table = self._refresh
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(select(table).where(table.c.token_hash == token_hash)).first()
         if row is None:
             return None
@@ -404,7 +429,7 @@ class SQLAlchemyAdapter:
     ) -> bool:
         table = self._refresh
         # One transaction: a failure before COMMIT rolls the spend back with the insert.
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             spent = conn.execute(
                 update(table)
                 .where(
@@ -424,7 +449,7 @@ class SQLAlchemyAdapter:
         # Twice: the second pass (a new snapshot) removes a token stored by a rotation that
         # held its parent row while the first pass waited for it.
         for _ in range(2):
-            with self.engine.begin() as conn:
+            with self._connect(begin=True) as conn:
                 conn.execute(delete(self._refresh).where(self._refresh.c.family == family))
 
     @_store
@@ -435,11 +460,18 @@ class SQLAlchemyAdapter:
             "verification_tokens": self._tokens,
             "refresh_tokens": self._refresh,
         }
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             return {
                 name: conn.execute(delete(table).where(table.c.expires <= now)).rowcount
                 for name, table in tables.items()
             }
+
+
+def _prepare_threshold(driver: Any) -> int | None:
+    """psycopg 3's count of runs after which it prepares a statement; ``None`` if it never
+    will (turned off, or another driver)."""
+    threshold = getattr(driver, "prepare_threshold", None)
+    return threshold if isinstance(threshold, int) else None
 
 
 def _record(row: Any) -> RefreshRecord:

@@ -1,0 +1,69 @@
+"""psycopg 3 prepares none of the adapter's statements unless ``prepared_statements=True``.
+
+Prepared statements break PgBouncer (before 1.21) in transaction mode; the database tests run
+through a real one (``through_pgbouncer``). This checks the switch itself, on PostgreSQL
+directly, on an app whose pool holds one connection: what that connection prepared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import text
+
+from flask_sessionext.adapters import SQLAlchemyAdapter
+from flask_sessionext.providers import Credentials
+
+from .database import database_app, new_db
+from .helpers import sign_in
+from .test_concurrency import require_postgres
+
+LOOKUPS = 12  # psycopg prepares a statement on its sixth run on a connection
+
+
+def one_connection_app(url: str, **options: Any) -> Flask:
+    db = new_db()
+    adapter = SQLAlchemyAdapter(db, **options)
+
+    def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
+        return adapter.get_user_by_email(credentials.get("username", ""))
+
+    app, _, _ = database_app(
+        url,
+        [Credentials(authorize=authorize)],
+        db=db,
+        adapter=adapter,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0},
+    )
+    with app.app_context():
+        adapter.create_user({"id": "u1", "name": "Ann", "email": "ann@example.com"})
+    return app
+
+
+def prepared_after_lookups(app: Flask) -> tuple[int, Any]:
+    """Sign in, resolve the session many times; the connection's prepared statements and its
+    ``prepare_threshold`` afterwards."""
+    client = app.test_client()
+    assert sign_in(client, "ann@example.com").status_code == 302
+    for _ in range(LOOKUPS):
+        assert client.get("/private").status_code == 200
+    db: SQLAlchemy = app.extensions["test_db"]
+    with app.app_context(), db.engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
+        threshold = conn.connection.driver_connection.prepare_threshold  # type: ignore[union-attr]
+    return int(count), threshold
+
+
+def test_the_adapter_prepares_nothing_by_default(database_url: str) -> None:
+    require_postgres(database_url, "prepared statements are psycopg's, on PostgreSQL")
+    count, threshold = prepared_after_lookups(one_connection_app(database_url))
+    assert count == 0
+    assert threshold == 5  # the app's own queries keep psycopg's setting
+
+
+def test_prepared_statements_true_lets_psycopg_prepare(database_url: str) -> None:
+    require_postgres(database_url, "prepared statements are psycopg's, on PostgreSQL")
+    count, _ = prepared_after_lookups(one_connection_app(database_url, prepared_statements=True))
+    assert count >= 1
