@@ -1,0 +1,197 @@
+"""Guards of the OAuth callback that no other test pins: each fails when its check is removed.
+
+The provider here accepts any code and ignores PKCE (the fake OP of ``test_oauth_failures``),
+so the app's own checks are the only thing between a tampered callback and a session: an
+expired check cookie, a check cookie of another provider, another provider's ``iss``, or an
+attacker's ``state``. Each refusal is paired with the same flow untampered, which signs in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_sessionext import AuthExt
+from flask_sessionext.jwt import decode, encode
+from flask_sessionext.providers import OIDC
+
+from . import test_oauth_failures
+from .conftest import SECRET, csrf_token, session_cookie
+from .oidc_provider import OP, running_op, walk_login
+from .test_oauth_failures import CLIENT_ID, CLIENT_SECRET, FakeOP, assert_refused, tokens
+
+fake = test_oauth_failures.fake  # the fake OP, a module-scoped fixture
+
+#: The lifetime of the check cookies, as documented: 15 minutes.
+CHECK_MAX_AGE = 15 * 60
+COOKIES = {
+    "state": "authjs.state",
+    "pkce": "authjs.pkce.code_verifier",
+    "nonce": "authjs.nonce",
+    "callback": "authjs.callback-url",
+}
+
+
+def twin_client(fake: FakeOP) -> FlaskClient:
+    """An app with two OpenID providers, ``fake`` and ``twin``, on the same OP and client."""
+    app = Flask(__name__)
+    app.config.update(TESTING=True, AUTH_SECRET=SECRET)
+    AuthExt(
+        app,
+        providers=[
+            OIDC(issuer=fake.issuer, id=id, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+            for id in ("fake", "twin")
+        ],
+    )
+    return app.test_client()
+
+
+def begin(fake: FakeOP, client: FlaskClient, provider: str = "fake") -> dict[str, str]:
+    """Start a sign-in; have the fake OP answer a valid id_token for its nonce; return the
+    authorization request's parameters (``state``, ``nonce``...)."""
+    data = {"csrfToken": csrf_token(client), "callbackUrl": "/done"}
+    url = client.post(f"/api/auth/signin/{provider}", data=data).headers["Location"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    answer = tokens(fake.id_token(query["nonce"]))
+    fake.token = lambda: answer
+    return query
+
+
+def finish(client: FlaskClient, state: str, provider: str = "fake", extra: str = "") -> Any:
+    return client.get(f"/api/auth/callback/{provider}?code=c0de&state={quote(state)}{extra}")
+
+
+def assert_signed_in(client: FlaskClient, response: Any, location: str = "/done") -> None:
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"http://localhost{location}"
+    assert session_cookie(client) is not None
+
+
+def reminted(client: FlaskClient, name: str, age: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replace the check cookie ``name`` by the same one as if the app had set it ``age``
+    seconds ago: the app's codec, secret and lifetime (the cookie's own ``exp - iat``)."""
+    cookie = client.get_cookie(name)
+    assert cookie is not None
+    claims: dict[str, Any] = dict(decode(cookie.value, secret=SECRET, salt=name))
+    payload = {"value": claims["value"], "provider": claims["provider"]}
+    lifetime = int(claims["exp"]) - int(claims["iat"])
+    real = time.time
+    with monkeypatch.context() as clock:
+        clock.setattr(time, "time", lambda: real() - age)
+        value = encode(payload, secret=SECRET, salt=name, max_age=lifetime)
+    client.set_cookie(name, value)
+
+
+@pytest.mark.parametrize("check", ["state", "pkce", "nonce"])
+def test_an_expired_check_cookie_is_refused(
+    fake: FakeOP, check: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = twin_client(fake)
+    query = begin(fake, client)
+    reminted(client, COOKIES[check], CHECK_MAX_AGE + 60, monkeypatch)
+    assert_refused(client, finish(client, query["state"]))
+
+
+@pytest.mark.parametrize("check", ["state", "pkce", "nonce", "callback"])
+def test_a_check_cookie_within_its_lifetime_is_accepted(
+    fake: FakeOP, check: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = twin_client(fake)
+    query = begin(fake, client)
+    reminted(client, COOKIES[check], CHECK_MAX_AGE - 60, monkeypatch)
+    assert_signed_in(client, finish(client, query["state"]))
+
+
+def test_an_expired_callback_url_cookie_is_not_followed(
+    fake: FakeOP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = twin_client(fake)
+    query = begin(fake, client)
+    reminted(client, COOKIES["callback"], CHECK_MAX_AGE + 60, monkeypatch)
+    assert_signed_in(client, finish(client, query["state"]), location="")
+
+
+def test_check_cookies_of_one_provider_are_refused_by_another(fake: FakeOP) -> None:
+    """Same OP, same client, same checks: only the provider binding tells them apart."""
+    client = twin_client(fake)
+    query = begin(fake, client, "fake")
+    assert_refused(client, finish(client, query["state"], "twin"))
+    # The very same flow finished at its own provider signs in.
+    client = twin_client(fake)
+    query = begin(fake, client, "fake")
+    assert_signed_in(client, finish(client, query["state"], "fake"))
+
+
+def test_an_iss_other_than_the_issuer_is_refused(fake: FakeOP) -> None:
+    client = twin_client(fake)
+    query = begin(fake, client)
+    evil = "&iss=" + quote("https://evil.example", safe="")
+    assert_refused(client, finish(client, query["state"], extra=evil))
+    client = twin_client(fake)
+    query = begin(fake, client)
+    assert_signed_in(client, finish(client, query["state"], extra="&iss=" + quote(fake.issuer)))
+
+
+def test_an_attackers_state_is_refused(fake: FakeOP) -> None:
+    """Login CSRF: the victim's browser lands on the callback with the attacker's state.
+
+    The attacker's state is a real one (from their own sign-in), and the OP would exchange
+    the code: only comparing ``state`` with the victim's cookie stops the sign-in.
+    """
+    attacker = twin_client(fake)
+    stolen = begin(fake, attacker)["state"]
+    victim = twin_client(fake)
+    own = begin(fake, victim)["state"]
+    assert stolen != own
+    assert_refused(victim, finish(victim, stolen))
+    victim = twin_client(fake)
+    assert_signed_in(victim, finish(victim, begin(fake, victim)["state"]))
+
+
+# --- the same guards against the real OpenID Provider -----------------------------------------
+
+CALLBACK = "http://localhost/api/auth/callback/oidc"
+
+
+@pytest.fixture(scope="module")
+def op() -> Iterator[OP]:
+    with running_op([CALLBACK]) as op:
+        yield op
+
+
+def real_client(op: OP) -> FlaskClient:
+    app = Flask(__name__)
+    app.config.update(TESTING=True, AUTH_SECRET=SECRET)
+    AuthExt(
+        app,
+        providers=[OIDC(issuer=op.issuer, client_id=op.client_id, client_secret=op.client_secret)],
+    )
+    return app.test_client()
+
+
+def real_callback(op: OP, client: FlaskClient) -> str:
+    data = {"csrfToken": csrf_token(client), "callbackUrl": "/done"}
+    url = client.post("/api/auth/signin/oidc", data=data).headers["Location"]
+    return walk_login(url, stop_at=CALLBACK)
+
+
+def test_the_ops_iss_is_checked(op: OP) -> None:
+    """The OP announces RFC 9207 and sends ``iss``; a callback carrying another is refused."""
+    metadata = requests.get(op.discovery_url, timeout=10).json()
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    client = real_client(op)
+    callback = real_callback(op, client)
+    params = parse_qs(urlsplit(callback).query)
+    assert params["iss"] == [op.issuer]
+    swapped = callback.replace(quote(op.issuer, safe=""), quote("http://evil.example", safe=""))
+    assert swapped != callback
+    assert_refused(client, client.get(swapped))
+    client = real_client(op)
+    assert_signed_in(client, client.get(real_callback(op, client)))
