@@ -23,7 +23,7 @@ from flask_sessionext.jwt import decode, encode
 from flask_sessionext.providers import OIDC
 
 from . import test_oauth_failures
-from .conftest import SECRET, csrf_token, session_cookie
+from .helpers import SECRET, csrf_token, session_cookie
 from .oidc_provider import OP, running_op, walk_login
 from .test_oauth_failures import CLIENT_ID, CLIENT_SECRET, FakeOP, assert_refused, tokens
 

@@ -21,8 +21,8 @@ from flask_sessionext.adapters import MemoryAdapter
 from flask_sessionext.jwt import CLOCK_TOLERANCE, DEFAULT_MAX_AGE
 from flask_sessionext.providers import Credentials
 
-from .conftest import build_app, csrf_token, session_cookie, sign_in
 from .database import database_app
+from .helpers import build_app, csrf_token, session_cookie, sign_in
 
 SALT = "authjs.session-token"
 
