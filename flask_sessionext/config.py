@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from .errors import ConfigurationError
+from .theme import Theme, load_theme
 
 DEFAULTS: Mapping[str, Any] = {
     "AUTH_SECRET": None,
@@ -23,6 +24,7 @@ DEFAULTS: Mapping[str, Any] = {
     "AUTH_SESSION_UPDATE_AGE": 24 * 60 * 60,
     "AUTH_COOKIE_SECURE": None,
     "AUTH_PAGES": {},
+    "AUTH_THEME": {},
     "AUTH_TOKEN_API": False,
     "AUTH_TOKEN_MAX_AGE": 15 * 60,
     "AUTH_TOKEN_REFRESH_MAX_AGE": 30 * 24 * 60 * 60,
@@ -63,6 +65,7 @@ class AuthConfig:
     cookie_secure: bool | None
     pages: Mapping[str, str]
     token_api: TokenAPIConfig | None
+    theme: Theme
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
         cookie_secure=None if c["AUTH_COOKIE_SECURE"] is None else bool(c["AUTH_COOKIE_SECURE"]),
         pages=_pages(c["AUTH_PAGES"]),
         token_api=_token_api(c) if c["AUTH_TOKEN_API"] else None,
+        theme=load_theme(c["AUTH_THEME"]),
     )
 
 

@@ -7,16 +7,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, overload
 
-from flask import abort, current_app, g, jsonify, redirect, render_template, request
+from flask import abort, current_app, g, jsonify, redirect, request
 
 from .actions.body import form_body
 from .csrf import verified_csrf
+from .pages import error_page
 from .responses import page_url, wants_json
 from .state import current_state
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-FORBIDDEN = "You are signed in, but this page is not for your account."
 
 
 @overload
@@ -55,10 +54,8 @@ def login_required(
 
 
 def _forbidden() -> Any:
-    """403 for a signed-in user who may not see the page, in the extension's layout."""
-    if wants_json():
-        return jsonify(error="Forbidden", message=FORBIDDEN), 403
-    return render_template("sessionext/error.html", code="Forbidden", message=FORBIDDEN), 403
+    """403 for a signed-in user who may not see the page: the error page, or JSON."""
+    return error_page("Forbidden", 403)
 
 
 def _here(public_origin: str | None) -> str:

@@ -17,10 +17,11 @@ from .cli import auth_cli
 from .config import AuthConfig, load_config
 from .csrf import csrf_token
 from .errors import BearerRejected, ConfigurationError, StoreError
+from .pages import store_unavailable
 from .providers.base import Provider
 from .providers.credentials import Credentials
 from .providers.oauth import OAuth2
-from .responses import invalid_token, store_unavailable
+from .responses import invalid_token
 from .state import TOKEN_CACHE_SIZE, AuthState, Decoded, current_state, request_auth
 from .token_store import RefreshTokenStore
 from .types import JWT, Session

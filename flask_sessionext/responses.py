@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-from flask import jsonify, make_response, redirect, render_template, request, url_for
+from flask import jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from .errors import AuthError
-from .logs import log_failure
 from .logs import logger as logger
 
 #: Status of the error page per code; any other code is shown as ``Configuration``.
@@ -59,21 +58,6 @@ def error_response(error: AuthError, pages: Mapping[str, str]) -> Response:
         response.status_code = error.status
         return response
     return redirect(url, 302)
-
-
-def store_unavailable(error: Exception) -> Response:
-    """503 when the adapter's database fails: no traceback, the detail only in the log."""
-    log_failure("flask-sessionext: the session store failed: %s", error, error=error)
-    message = "Sign-in is unavailable right now. Try again in a moment."
-    if wants_json():
-        response = jsonify(error="ServiceUnavailable", message=message)
-    else:
-        response = make_response(
-            render_template("sessionext/error.html", code="ServiceUnavailable", message=message)
-        )
-    response.status_code = 503
-    response.headers["Retry-After"] = "5"
-    return response
 
 
 def token_error(status: int, code: str, description: str) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, jsonify, make_response, render_template, request
+from flask import Blueprint, abort, g, jsonify, request
 from werkzeug.wrappers import Response
 
 from .actions import email as email_signin
@@ -21,6 +21,8 @@ from .errors import (
     SessionExtError,
     StoreError,
 )
+from .pages import error_page as render_error
+from .pages import home_url, provider_groups, render_page, signin_error, store_unavailable
 from .providers.base import Provider
 from .providers.credentials import Credentials
 from .providers.email import Email
@@ -32,25 +34,9 @@ from .responses import (
     invalid_token,
     logger,
     page_url,
-    store_unavailable,
     wants_json,
 )
 from .state import AuthState, current_state
-
-SIGNIN_MESSAGES = {
-    "CredentialsSignin": "Sign in failed. Check the details you provided are correct.",
-    "OAuthAccountNotLinked": "To confirm your identity, sign in with the account you used before.",
-    "OAuthCallbackError": "The sign-in provider did not complete the sign-in. Try again.",
-    "MissingCSRF": "The form expired. Try again.",
-}
-ERROR_MESSAGES = {
-    "Configuration": "There is a problem with the server configuration; the log has details.",
-    "AccessDenied": "You do not have permission to sign in.",
-    "Verification": (
-        "The sign-in link is no longer valid. It may have been used or have expired, or have "
-        "been opened in another browser than the one that asked for it."
-    ),
-}
 
 
 def make_blueprint(config: AuthConfig) -> Blueprint:
@@ -125,15 +111,15 @@ def signin_page() -> Response:
     state = current_state()
     if "signin" in state.config.pages:
         return go_to(page_url("signin", state.config.pages, **_query("callbackUrl", "error")))
-    error = request.args.get("error", "")
-    html = render_template(
-        "sessionext/signin.html",
-        providers=list(state.ext.providers.values()),
-        csrf_token=csrf_token(),
+    code = request.args.get("error", "")
+    providers = list(state.ext.providers.values())
+    return render_page(
+        "signin.html",
+        providers=providers,
+        groups=provider_groups(providers),
         callback_url=state.next_url(request.args.get("callbackUrl"), request),
-        error=error and SIGNIN_MESSAGES.get(error, "Unable to sign in."),
+        error=code and signin_error(code),
     )
-    return make_response(html)
 
 
 def signin(provider_id: str) -> Response:
@@ -172,12 +158,13 @@ def signout_page() -> Response:
     state = current_state()
     if "signout" in state.config.pages:
         return go_to(page_url("signout", state.config.pages, **_query("callbackUrl")))
-    html = render_template(
-        "sessionext/signout.html",
-        csrf_token=csrf_token(),
+    session = g.session
+    user = session.get("user") if isinstance(session, dict) else None
+    return render_page(
+        "signout.html",
+        user=user if isinstance(user, dict) else None,
         callback_url=state.next_url(request.args.get("callbackUrl"), request),
     )
-    return make_response(html)
 
 
 def signout() -> Response:
@@ -194,12 +181,7 @@ def error_page() -> Response:
         code = ""
     if "error" in state.config.pages:
         return go_to(page_url("error", state.config.pages, error=code))
-    status = ERROR_STATUS.get(code, 400)
-    message = ERROR_MESSAGES.get(code) or SIGNIN_MESSAGES.get(code) or "Unable to sign in."
-    if wants_json():
-        return _json({"error": code or "Default", "message": message}, status)
-    html = render_template("sessionext/error.html", code=code, message=message)
-    return make_response(html, status)
+    return render_error(code, ERROR_STATUS.get(code, 400))
 
 
 def verify_request_page() -> Response:
@@ -207,7 +189,11 @@ def verify_request_page() -> Response:
     state = current_state()
     if "verify_request" in state.config.pages:
         return go_to(page_url("verify_request", state.config.pages, **_query("provider", "type")))
-    return make_response(render_template("sessionext/verify_request.html"))
+    return render_page(
+        "verify_request.html",
+        signin_url=page_url("signin", state.config.pages),
+        home_url=home_url(),
+    )
 
 
 def token_login() -> Response:

@@ -123,7 +123,7 @@ def test_signin_page_can_be_overridden_by_the_app(tmp_path: object) -> None:
 
     folder = Path(str(tmp_path)) / "sessionext"
     folder.mkdir()
-    (folder / "signin.html").write_text("custom {{ csrf_token|length }}")
+    (folder / "signin.html").write_text("custom {{ csrf_token()|length }}")
     app = build_app()
     app.template_folder = str(tmp_path)
     assert app.test_client().get("/api/auth/signin").get_data() == b"custom 64"

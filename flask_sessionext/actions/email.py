@@ -16,13 +16,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from flask import after_this_request, jsonify, make_response, render_template, request
+from flask import after_this_request, jsonify, request
 from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
 from ..errors import AuthError, Verification
 from ..hashing import sha256_hex
+from ..i18n import N_, gettext
 from ..identity import normalize_email
+from ..pages import error_page
 from ..providers.email import Email
 from ..responses import go_to, logger, page_url, wants_json
 from ..state import AuthState
@@ -33,7 +35,7 @@ from .signin import complete_signin, signin_redirect
 #: What a token from :func:`secrets.token_urlsafe` can look like; anything else is refused
 #: before the database is asked.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
-INVALID_EMAIL = "Enter one valid email address, like name@example.com."
+INVALID_EMAIL = N_("Enter one valid email address, like name@example.com.")
 
 
 def verification_token_hash(token: str, secret: str) -> str:
@@ -167,10 +169,7 @@ def _send_failure(provider: Email, error: Exception, token: str) -> str:
 def _invalid_email() -> Response:
     """400: the address is not one valid address (no error code, nothing to redirect to)."""
     if wants_json():
-        response = jsonify(message=INVALID_EMAIL, field="email")
-    else:
-        response = make_response(
-            render_template("sessionext/error.html", code="", message=INVALID_EMAIL)
-        )
-    response.status_code = 400
-    return response
+        response = jsonify(message=gettext(INVALID_EMAIL), field="email")
+        response.status_code = 400
+        return response
+    return error_page("", 400, INVALID_EMAIL)

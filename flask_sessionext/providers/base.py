@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from flask import Flask
 
+from ..theme import Brand
+
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
@@ -14,6 +16,10 @@ class Provider:
     """A way to sign in; subclasses implement one kind (credentials, OAuth, email)."""
 
     type: ClassVar[str]
+    #: The logo shipped with the package (``sessionext/logos/<icon>.svg``), for presets.
+    icon: ClassVar[str | None] = None
+    #: The button's colours when no ``brand_color=`` is given.
+    default_brand: ClassVar[Brand | None] = None
 
     def __init__(self, *, id: str, name: str) -> None:
         if not _ID.fullmatch(id):
@@ -23,6 +29,9 @@ class Provider:
             )
         self.id = id
         self.name = name
+        #: An image URL for the sign-in button (``logo=``), shown instead of :attr:`icon`.
+        self.logo: str | None = None
+        self.brand = self.default_brand
 
     def init_app(self, app: Flask, adapter: object | None) -> None:
         """Check, at ``init_app``, what this provider needs of the app; raise

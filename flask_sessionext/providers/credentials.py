@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 from ..errors import AuthError, CredentialsSignin, StoreError, is_store_failure
+from ..i18n import N_
 from ..identity import checked_user
 from ..logs import log_failure
 from ..types import Account, User
@@ -14,16 +15,20 @@ from .base import Provider
 Authorize = Callable[[dict[str, str]], User | Mapping[str, object] | Literal[False] | None]
 
 DEFAULT_FIELDS: Mapping[str, Mapping[str, str]] = {
-    "username": {"label": "Username", "type": "text"},
-    "password": {"label": "Password", "type": "password"},
+    "username": {"label": N_("Username"), "type": "text"},
+    "password": {"label": N_("Password"), "type": "password"},
 }
+
+AUTOCOMPLETE_BY_TYPE = {"password": "current-password", "email": "email"}
+USERNAME_FIELDS = frozenset({"username", "user", "login"})
 
 
 class Credentials(Provider):
     """``authorize(credentials)`` gets the submitted fields and returns a user dict or ``None``.
 
-    ``fields`` describes the inputs of the built-in sign-in form (name → label and HTML type),
-    as Auth.js's ``credentials`` option does.
+    ``fields`` describes the inputs of the built-in sign-in form (name → ``label``, HTML
+    ``type``, optional ``placeholder`` and ``autocomplete``), as Auth.js's ``credentials`` option
+    does.
     """
 
     type: ClassVar[str] = "credentials"
@@ -39,6 +44,17 @@ class Credentials(Provider):
         super().__init__(id=id, name=name)
         self.authorize = authorize
         self.fields = fields
+
+    def autocomplete(self, name: str) -> str:
+        """The ``autocomplete`` attribute of field ``name``: as given, else from its type
+        (``current-password``, ``email``) or name (``username``); empty when unknown."""
+        field = self.fields.get(name, {})
+        if field.get("autocomplete"):
+            return field["autocomplete"]
+        kind = field.get("type", "text")
+        if kind in AUTOCOMPLETE_BY_TYPE:
+            return AUTOCOMPLETE_BY_TYPE[kind]
+        return "username" if name in USERNAME_FIELDS else ""
 
     def sign_in(self, credentials: dict[str, str]) -> tuple[dict[str, Any], Account]:
         """Run ``authorize``: the user (its ``id`` a string) and the account.

@@ -14,6 +14,7 @@ from flask import Config
 from ..config import setting
 from ..errors import ConfigurationError, OAuthFlowError
 from ..identity import normalize_email
+from ..theme import NEUTRAL, brand_option, logo_option
 from .base import Provider
 
 ProfileMapper = Callable[[dict[str, Any], dict[str, Any]], Mapping[str, Any]]
@@ -44,7 +45,8 @@ class OAuth2(Provider):
     (``{"id", "name", "email", "image"}``); pass your own to change the mapping. The client id
     and secret may come from the app config: ``AUTH_<ID>_ID`` and ``AUTH_<ID>_SECRET``.
     With ``refresh=True`` the access token is kept in the session token and refreshed when
-    it is about to expire (see "Refreshing provider tokens" in the docs).
+    it is about to expire (see "Refreshing provider tokens" in the docs). ``logo=`` (an image
+    URL or path) and ``brand_color=`` (``#rrggbb``) style its button on the sign-in page.
     """
 
     type: ClassVar[str] = "oauth"
@@ -68,8 +70,12 @@ class OAuth2(Provider):
         refresh: bool = False,
         allow_dangerous_email_account_linking: bool = False,
         timeout: float = 10.0,
+        logo: str | None = None,
+        brand_color: str | None = None,
     ) -> None:
         super().__init__(id=id, name=name)
+        self.logo = logo_option(logo, id)
+        self.brand = brand_option(brand_color, id) or self.default_brand or NEUTRAL
         self.client_id, self.client_secret = client_id, client_secret
         self._endpoints = (authorization_endpoint, token_endpoint, userinfo_endpoint)
         self.scope = scope

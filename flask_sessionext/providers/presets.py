@@ -8,13 +8,14 @@ Each takes the options of :class:`~.oauth.OAuth2` (``client_id``, ``client_secre
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask
 
 from ..config import setting
 from ..errors import OAuthFlowError
 from ..identity import normalize_email
+from ..theme import WHITE, Brand
 from .oauth import Client, OAuth2
 from .oidc import OIDC
 
@@ -26,6 +27,9 @@ class GitHub(OAuth2):
     read from ``/user/emails`` (scope ``user:email``), and only the primary, verified one
     counts. The profile then carries ``"email_verified": true``.
     """
+
+    icon: ClassVar[str | None] = "github"
+    default_brand: ClassVar[Brand | None] = Brand.of((36, 41, 47), WHITE, WHITE, (36, 41, 47))
 
     def __init__(self, *, id: str = "github", name: str = "GitHub", **options: Any) -> None:
         options.setdefault("scope", "read:user user:email")
@@ -74,6 +78,9 @@ class GitHub(OAuth2):
 class GitLab(OAuth2):
     """GitLab.com, or a self-managed instance with ``base_url=``."""
 
+    icon: ClassVar[str | None] = "gitlab"
+    default_brand: ClassVar[Brand | None] = Brand.of((23, 19, 33), WHITE)
+
     def __init__(self, *, id: str = "gitlab", name: str = "GitLab", **options: Any) -> None:
         options.setdefault("scope", "read_user")
         base = options.pop("base_url", "https://gitlab.com")
@@ -102,6 +109,9 @@ class GitLab(OAuth2):
 
 class Discord(OAuth2):
     """Discord; the image is the user's avatar, or Discord's default one."""
+
+    icon: ClassVar[str | None] = "discord"
+    default_brand: ClassVar[Brand | None] = Brand.of((88, 101, 242), WHITE)
 
     def __init__(self, *, id: str = "discord", name: str = "Discord", **options: Any) -> None:
         options.setdefault("scope", "identify email")
@@ -137,6 +147,11 @@ class Discord(OAuth2):
 class Google(OIDC):
     """Google accounts (OpenID Connect)."""
 
+    icon: ClassVar[str | None] = "google"
+    default_brand: ClassVar[Brand | None] = Brand.of(
+        WHITE, (31, 31, 31), (19, 19, 20), (227, 227, 227)
+    )
+
     def __init__(self, *, id: str = "google", name: str = "Google", **options: Any) -> None:
         super().__init__(issuer="https://accounts.google.com", id=id, name=name, **options)
 
@@ -147,6 +162,9 @@ class MicrosoftEntraID(OIDC):
     Without ``tenant_id`` or ``issuer``, ``AUTH_<ID>_TENANT_ID`` or ``AUTH_<ID>_ISSUER`` is read
     at ``init_app``.
     """
+
+    icon: ClassVar[str | None] = "microsoft"
+    default_brand: ClassVar[Brand | None] = Brand.of(WHITE, (94, 94, 94), (47, 47, 47), WHITE)
 
     def __init__(
         self,
@@ -174,6 +192,9 @@ def _entra_issuer(tenant_id: str) -> str:
 class Auth0(OIDC):
     """An Auth0 tenant; ``issuer`` (or ``AUTH_AUTH0_ISSUER``) is ``https://<your-domain>/``."""
 
+    icon: ClassVar[str | None] = "auth0"
+    default_brand: ClassVar[Brand | None] = Brand.of((235, 84, 36))
+
     def __init__(self, *, id: str = "auth0", name: str = "Auth0", **options: Any) -> None:
         super().__init__(id=id, name=name, **options)
 
@@ -182,6 +203,9 @@ class Keycloak(OIDC):
     """A Keycloak realm; ``issuer`` (or ``AUTH_KEYCLOAK_ISSUER``) is
     ``https://<host>/realms/<realm>``."""
 
+    icon: ClassVar[str | None] = "keycloak"
+    default_brand: ClassVar[Brand | None] = Brand.of((0, 106, 135), WHITE)
+
     def __init__(self, *, id: str = "keycloak", name: str = "Keycloak", **options: Any) -> None:
         super().__init__(id=id, name=name, **options)
 
@@ -189,6 +213,9 @@ class Keycloak(OIDC):
 class Okta(OIDC):
     """An Okta org or authorization server; ``issuer`` (or ``AUTH_OKTA_ISSUER``) as Okta shows
     it."""
+
+    icon: ClassVar[str | None] = "okta"
+    default_brand: ClassVar[Brand | None] = Brand.of((22, 98, 221), WHITE)
 
     def __init__(self, *, id: str = "okta", name: str = "Okta", **options: Any) -> None:
         super().__init__(id=id, name=name, **options)
