@@ -31,6 +31,7 @@ from .requirements import require_node, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "oidc" / "app.py"
+SCREENSHOTS = ROOT / "docs" / "screenshots.py"
 SCRIPT = ROOT / "tests" / "browser" / "signin.mjs"
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "test-artifacts" / "oidc-signed-in.png"
@@ -128,3 +129,19 @@ def test_sign_in_with_a_real_browser(served: tuple[str, OP]) -> None:
     assert "authjs.session-token" in result["cookies"]
     assert SCREENSHOT.is_file()
     assert SCREENSHOT.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_built_in_pages_in_both_schemes_and_on_a_phone() -> None:
+    """examples/pages in Chromium: sign-in (with and without an error) and sign-out, light and
+    dark, at 320, 390 and 1200 px: no sideways scrolling, every text at 4.5:1 or more, the
+    error announced, focus visible (``tests/browser/pages.mjs`` via ``docs/screenshots.py``)."""
+    node = require_browser()
+    spec = importlib.util.spec_from_file_location("screenshots", SCREENSHOTS)
+    assert spec is not None and spec.loader is not None
+    screenshots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshots)
+    result, stderr = screenshots.run_pages_script(node, None, "signin,signinError,signout")
+    why = f"{json.dumps(result, indent=2)}\nstderr:\n{stderr}"
+    assert result["ok"] is True, why
+    assert result["checked"] == 3 * 2 * 3, why  # pages x schemes x widths
+    assert len(result["schemeBackgrounds"]) == 2, why

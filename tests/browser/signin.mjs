@@ -17,7 +17,7 @@
 // the failing page is then saved at --screenshot, when possible). Exit status 0 when ok.
 
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -37,16 +37,6 @@ const appUrl = new URL(opts.url);
 const expectName = opts['expect-name'] ?? opts.login[0].toUpperCase() + opts.login.slice(1);
 const timeout = Number(opts.timeout);
 
-const LAUNCH_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 const result = { ok: false, url: appUrl.href, login: opts.login, timings: {}, blocked: [] };
@@ -61,11 +51,7 @@ function done(name) {
 let browser;
 let page;
 try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: LAUNCH_ARGS,
-    timeout,
-  });
+  browser = await launch(timeout);
   result.browserVersion = browser.version();
   done('launch');
   const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
