@@ -40,7 +40,7 @@ from flask_sessionext.theme import (
     parse_color,
 )
 
-from .conftest import SECRET, authorize, build_app, sign_in
+from .helpers import SECRET, authorize, build_app, sign_in
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "flask_sessionext" / "templates" / "sessionext"
 OAUTH: dict[str, Any] = {"client_id": "id", "client_secret": "secret"}
