@@ -16,6 +16,14 @@ NEEDED = {
     "flask_sessionext/templates/sessionext/signout.html",
     "flask_sessionext/templates/sessionext/error.html",
     "flask_sessionext/templates/sessionext/verify_request.html",
+    "flask_sessionext/translations/de/LC_MESSAGES/flask_sessionext.mo",
+}
+# Every file the built-in pages use: partials, logos, the message catalogues.
+NEEDED |= {
+    path.relative_to(ROOT).as_posix()
+    for folder in ("templates", "translations")
+    for path in (ROOT / "flask_sessionext" / folder).rglob("*")
+    if path.is_file() and "__pycache__" not in path.parts
 }
 
 
