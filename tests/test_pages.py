@@ -336,7 +336,7 @@ def test_the_error_page_shows_each_codes_own_heading_and_message(code: str) -> N
     response = build_app().test_client().get(f"/api/auth/error?error={code}")
     html = response.get_data(as_text=True)
     title, message = ERROR_PAGES[code]
-    if code == "ServiceUnavailable":  # only the store outage itself shows this one
+    if code in ("ServiceUnavailable", "Forbidden"):  # shown by the outage, login_required
         title, message = "Sign-in error", "Unable to sign in."
     assert f"<h1>{title}</h1>" in html
     assert f'<p class="alert" role="alert">{message}</p>' in html
