@@ -11,12 +11,13 @@ from typing_extensions import TypeVar
 from werkzeug.wrappers import Response
 
 from . import callbacks as cb
+from .actions import direct
 from .actions.session import resolve
 from .adapters.protocol import Adapter
 from .cli import auth_cli
 from .config import AuthConfig, load_config
 from .csrf import csrf_token
-from .errors import BearerRejected, ConfigurationError, StoreError
+from .errors import AuthError, BearerRejected, ConfigurationError, StoreError
 from .pages import store_unavailable
 from .providers.base import Provider
 from .providers.credentials import Credentials
@@ -25,7 +26,7 @@ from .responses import invalid_token
 from .state import TOKEN_CACHE_SIZE, AuthState, Decoded, current_state, request_auth
 from .token_store import RefreshTokenStore
 from .types import JWT, Session
-from .views import make_blueprint
+from .views import auth_error, make_blueprint
 
 #: Re-exported: these lived here before :mod:`.state` held them.
 __all__ = [
@@ -96,6 +97,8 @@ class AuthExt(Generic[SessionT]):
         app.after_request(_after_request)
         app.register_error_handler(StoreError, store_unavailable)
         app.register_error_handler(BearerRejected, invalid_token)
+        # ``auth.sign_in()`` in the app's own views raises ``AccessDenied`` the same way.
+        app.register_error_handler(AuthError, auth_error)
         app.context_processor(_template_context)
 
     def _token_store(self, config: AuthConfig) -> RefreshTokenStore | None:
@@ -174,6 +177,22 @@ class AuthExt(Generic[SessionT]):
             return fn
 
         return register if fn is None else register(fn)
+
+    def sign_in(self, user: Mapping[str, Any]) -> SessionT | None:
+        """Sign ``user`` (a dict with an ``id``) in from a view, as after a sign-up or the app's
+        own second factor; return the new session, which ``g.session`` holds from now on.
+
+        Runs the ``signIn`` and ``jwt`` callbacks and sends ``signed_in`` as the routes do;
+        with the database strategy the user must be stored and a session row is created. The
+        current response carries the cookie. Raises :class:`~.errors.AccessDenied` when the
+        ``signIn`` callback refuses, or answers a URL.
+        """
+        return cast("SessionT | None", direct.sign_in(current_state(), user))
+
+    def sign_out(self) -> None:
+        """Sign the current user out from a view: end the session (its row with the database
+        strategy), send ``signed_out``; the current response expires the cookie."""
+        direct.sign_out(current_state())
 
     def revoke_sessions(self, user_id: str) -> int:
         """Sign a user out everywhere: delete every database session of ``user_id``.

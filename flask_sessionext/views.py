@@ -66,7 +66,7 @@ def make_blueprint(config: AuthConfig) -> Blueprint:
     # here: the blueprint registers the app-level answers again, for its own routes.
     bp.register_error_handler(StoreError, store_unavailable)
     bp.register_error_handler(BearerRejected, invalid_token)
-    bp.register_error_handler(AuthError, _auth_error)
+    bp.register_error_handler(AuthError, auth_error)
     bp.register_error_handler(SessionExtError, _configuration_error)
     return bp
 
@@ -286,11 +286,11 @@ def _private(response: Response) -> Response:
     return response
 
 
-def _auth_error(error: AuthError) -> Response:
+def auth_error(error: AuthError) -> Response:
     """The one place a failed auth action is answered (Auth.js's one ``catch``)."""
     return error_response(error, current_state().config.pages)
 
 
 def _configuration_error(error: SessionExtError) -> Response:
     """Any other failure of this package: ``Configuration``, the detail in the log."""
-    return _auth_error(AuthError(str(error)))
+    return auth_error(AuthError(str(error)))

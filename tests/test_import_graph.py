@@ -25,6 +25,7 @@ WIRING = {
     f"{PACKAGE}.views",
     f"{PACKAGE}.decorators",
     f"{PACKAGE}.cli",
+    f"{PACKAGE}.testing",
 }
 STATE = {f"{PACKAGE}.state", f"{PACKAGE}.csrf"}
 FLOWS_PREFIX = f"{PACKAGE}.actions."

@@ -69,9 +69,19 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
         return None
     now = time.time()
     ra.reissue = ra.reissue or reissue or now - token.get("iat", 0) >= state.config.update_age
-    ra.token, ra.user_id = token, token.get("sub")
     exp = int(now) + state.config.max_age if ra.reissue else token.get("exp", now)
+    return jwt_session(state, ra, token, exp)
+
+
+def jwt_session(state: AuthState, ra: RequestAuth, token: JWT, exp: float) -> Any:
+    """What the app sees of ``token`` (expiring at ``exp``), recorded on ``ra``."""
+    ra.token, ra.user_id = token, token.get("sub")
     return _shown(state, ra, _default_session(token, exp), token=token)
+
+
+def stored_session(state: AuthState, ra: RequestAuth, raw: str) -> Any:
+    """What the app sees of the database session whose cookie value is ``raw``."""
+    return _resolve_stored(state, ra, raw, None, None)
 
 
 def _resolve_bearer(state: AuthState, ra: RequestAuth, header: str) -> Any:

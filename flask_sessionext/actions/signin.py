@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -11,7 +12,7 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter
-from ..cookies import CookieNames, read_chunked, write_chunked
+from ..cookies import read_chunked, write_chunked
 from ..errors import AccessDenied, AuthError, ConfigurationError, SessionExtError
 from ..identity import checked_user
 from ..providers.base import Provider
@@ -43,7 +44,6 @@ def complete_signin(
     address an OAuth provider asserts as verified. A user without a valid id (from the
     provider or the adapter) is refused as ``Configuration``: no session, no cookie.
     """
-    ext = state.ext
     user = checked_user(user, f"provider {provider.id!r}")
     elsewhere = signin_redirect(
         state,
@@ -55,26 +55,67 @@ def complete_signin(
     )
     if elsewhere is not None:
         return go_to(elsewhere)
-    is_new_user: bool | None = None
-    if ext.adapter is not None:
-        user, is_new_user = _stored_user(
-            state, ext.adapter, provider, user, account, verified_email
-        )
-        user = checked_user(user, "the adapter")
+    started = start_session(state, user, account, provider, profile, token_claims, verified_email)
     response = go_to(state.next_url(next_url, request))
     names = state.cookie_names(request)
-    if state.config.strategy == "database":
-        token = None
-        _start_stored_session(state, cast(Adapter, ext.adapter), names, response, user["id"])
-    else:
-        token = _run_signin_jwt(state, user, account, profile, is_new_user, token_claims)
+    if started.opaque is not None:
+        max_age = state.config.max_age
+        write_chunked(
+            response,
+            request.cookies,
+            names.session_token,
+            started.opaque,
+            secure=names.secure,
+            max_age=max_age,
+        )
+    elif started.token is not None:
         try:
-            write_session(response, names, token)
+            write_session(response, names, started.token)
         except (SessionExtError, TypeError, ValueError) as error:
             raise AuthError(f"session token not written: {error}") from error
     forget_request_session()
-    send(signed_in, user=dict(user), account=account, token=token, is_new_user=is_new_user)
+    started.announce(account)
     return response
+
+
+@dataclass(frozen=True)
+class Started:
+    """A session just started: the stored user, and its token (JWT strategy) or opaque cookie
+    value (database strategy)."""
+
+    user: dict[str, Any]
+    is_new_user: bool | None
+    token: JWT | None
+    opaque: str | None
+
+    def announce(self, account: Account) -> None:
+        """Send the ``signed_in`` signal."""
+        user, token, is_new = dict(self.user), self.token, self.is_new_user
+        send(signed_in, user=user, account=account, token=token, is_new_user=is_new)
+
+
+def start_session(
+    state: AuthState,
+    user: dict[str, Any],
+    account: Account,
+    provider: Provider | None = None,
+    profile: Profile | None = None,
+    token_claims: Mapping[str, Any] | None = None,
+    verified_email: str | None = None,
+) -> Started:
+    """After the ``signIn`` callback allowed it: link or look up the stored user, then run the
+    ``jwt`` callback (JWT strategy) or create the session row (database strategy).
+    ``provider`` is needed for OAuth accounts only (linking)."""
+    adapter = state.ext.adapter
+    is_new_user: bool | None = None
+    if adapter is not None:
+        stored, is_new_user = _stored_user(state, adapter, provider, user, account, verified_email)
+        user = checked_user(stored, "the adapter")
+    if state.config.strategy == "database":
+        raw = _new_stored_session(state, cast(Adapter, adapter), user["id"])
+        return Started(user, is_new_user, None, raw)
+    token = _run_signin_jwt(state, user, account, profile, is_new_user, token_claims)
+    return Started(user, is_new_user, token, None)
 
 
 def signin_redirect(state: AuthState, **arguments: Any) -> str | None:
@@ -94,7 +135,7 @@ def signin_redirect(state: AuthState, **arguments: Any) -> str | None:
 def _stored_user(
     state: AuthState,
     adapter: Adapter,
-    provider: Provider,
+    provider: Provider | None,
     user: Mapping[str, Any],
     account: Account,
     verified_email: str | None,
@@ -103,6 +144,7 @@ def _stored_user(
     if account["type"] == "email":
         return email_user(adapter, str(user["email"]))
     if account["type"] != "credentials":
+        assert provider is not None, "an OAuth sign-in names its provider"
         return oauth_user(adapter, provider, user, account, verified_email)
     if state.config.strategy != "database":
         return user, None
@@ -115,20 +157,16 @@ def _stored_user(
     return stored, None
 
 
-def _start_stored_session(
-    state: AuthState, adapter: Adapter, names: CookieNames, response: Response, user_id: str
-) -> None:
-    """Create the session row (its token hashed) and set the opaque cookie; end any old one."""
-    previous = read_chunked(request.cookies, names.session_token)
+def _new_stored_session(state: AuthState, adapter: Adapter, user_id: str) -> str:
+    """Create a session row (its token hashed) and return the cookie value; end the session
+    this browser had before."""
+    previous = read_chunked(request.cookies, state.cookie_names(request).session_token)
     if previous:
         adapter.delete_session(session_token_hash(previous))
     raw = secrets.token_urlsafe(32)
-    max_age = state.config.max_age
-    expires = datetime.now(timezone.utc) + timedelta(seconds=max_age)
+    expires = datetime.now(timezone.utc) + timedelta(seconds=state.config.max_age)
     adapter.create_session(session_token_hash(raw), user_id, expires)
-    write_chunked(
-        response, request.cookies, names.session_token, raw, secure=names.secure, max_age=max_age
-    )
+    return raw
 
 
 def default_token(user: Mapping[str, Any]) -> dict[str, Any]:
