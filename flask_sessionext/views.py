@@ -162,7 +162,8 @@ def signout_page() -> Response:
     user = session.get("user") if isinstance(session, dict) else None
     return render_page(
         "signout.html",
-        user=user if isinstance(user, dict) else None,
+        signed_in=session is not None,
+        user=user if isinstance(user, dict) else {},
         callback_url=state.next_url(request.args.get("callbackUrl"), request),
     )
 

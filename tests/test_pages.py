@@ -324,6 +324,16 @@ def test_the_sign_out_page_shows_who_is_signed_in_and_a_way_back() -> None:
     assert page.find("button", type="submit")
 
 
+def test_the_sign_out_page_offers_the_button_to_a_session_without_a_user() -> None:
+    def configure(auth: AuthExt[Any]) -> None:
+        auth.session_callback(lambda session: {"expires": session["expires"]})
+
+    client = build_app(configure).test_client()
+    sign_in(client)
+    html = client.get("/api/auth/signout").get_data(as_text=True)
+    assert "You are signed in." in html and 'action="/api/auth/signout"' in html
+
+
 def test_the_sign_out_page_when_signed_out_says_so_and_links_home() -> None:
     html = build_app().test_client().get("/api/auth/signout").get_data(as_text=True)
     assert "You are not signed in." in html
