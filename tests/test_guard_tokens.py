@@ -14,15 +14,18 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from flask_sessionext.adapters import MemoryAdapter, SQLAlchemyAdapter
+from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.token_store import RedisTokenStore
 
 from . import test_token_api
@@ -109,11 +112,55 @@ def bearer_claims(app: Flask, token: str) -> dict[str, Any]:
 # --- an expired access token signed with the app's own key -----------------------------------
 
 
-def es256_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
+def pem(key: PrivateKeyTypes) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+
+
+def es256_pem() -> str:
+    return pem(ec.generate_private_key(ec.SECP256R1()))
+
+
+STRONG_KEYS: dict[str, tuple[str, Callable[[], PrivateKeyTypes]]] = {
+    "ES256": ("ES256", lambda: ec.generate_private_key(ec.SECP256R1())),
+    "RS256-2048": ("RS256", lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+    "EdDSA-Ed25519": ("EdDSA", ed25519.Ed25519PrivateKey.generate),
+    "EdDSA-Ed448": ("EdDSA", ed448.Ed448PrivateKey.generate),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STRONG_KEYS))
+def test_every_asymmetric_algorithm_starts_with_a_strong_key_and_verifies_by_jwks(
+    kind: str,
+) -> None:
+    """The key checks refuse only weak or mismatched keys: each strong one signs tokens that
+    another service verifies with the published JWKS alone."""
+    algorithm, generate = STRONG_KEYS[kind]
+    app = token_app(
+        adapter=MemoryAdapter(),
+        AUTH_SESSION_STRATEGY="jwt",
+        AUTH_TOKEN_ALGORITHM=algorithm,
+        AUTH_TOKEN_PRIVATE_KEY=pem(generate()),
+    )
+    client = app.test_client()
+    token = login(client).get_json()["token"]
+    assert client.get("/private", headers=bearer(token)).status_code == 200
+    [jwk] = client.get(f"{API}/jwks").get_json()["keys"]
+    assert jwk["alg"] == algorithm and "d" not in jwk
+    public = pyjwt.PyJWK(jwk).key
+    assert pyjwt.decode(token, public, algorithms=[algorithm])["sub"] == "1"
+
+
+def test_an_rsa_key_just_under_2048_bits_is_refused() -> None:
+    short = rsa.generate_private_key(public_exponent=65537, key_size=2040)  # noqa: S505
+    with pytest.raises(ConfigurationError, match="2048"):
+        token_app(
+            adapter=MemoryAdapter(),
+            AUTH_SESSION_STRATEGY="jwt",
+            AUTH_TOKEN_ALGORITHM="RS256",
+            AUTH_TOKEN_PRIVATE_KEY=pem(short),
+        )
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "ES256"])
