@@ -27,8 +27,8 @@ from .jwt import hkdf
 
 #: The HKDF salt of the HS256 key: distinct from every cookie name.
 SALT = "flask-sessionext.access-token"
-# RFC 6750: "Bearer" (any case), one space, one b64token; capped at 8000 characters.
 _KEY_TYPES = {"RS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}
+# RFC 6750: "Bearer" (any case), one space, one b64token; capped at 8000 characters.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]{1,8000}=*)")
 _OTHER_SCHEME = re.compile(r"(?![Bb][Ee][Aa][Rr][Ee][Rr] )[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]* ")
 

@@ -83,7 +83,9 @@ class Callbacks:
         self.jwt: Callback[Mapping[str, Any] | None] = Callback(
             "jwt_callback", default_jwt, JWT_ARGS
         )
-        self.session: Callback[Any] = Callback("session_callback", default_session, SESSION_ARGS)
+        self.session: Callback[Mapping[str, Any] | None] = Callback(
+            "session_callback", default_session, SESSION_ARGS
+        )
         self.signin: Callback[bool | str] = Callback("signin_callback", default_signin, SIGNIN_ARGS)
         self.redirect: Callback[str] = Callback(
             "redirect_callback", default_redirect, REDIRECT_ARGS

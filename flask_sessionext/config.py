@@ -7,13 +7,16 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from flask import Flask
 
 from .errors import ConfigurationError
 from .theme import Theme, load_theme
+
+#: Where the session lives: an encrypted cookie, or a database row behind an opaque cookie.
+Strategy = Literal["jwt", "database"]
 
 DEFAULTS: Mapping[str, Any] = {
     "AUTH_SECRET": None,
@@ -59,7 +62,7 @@ class AuthConfig:
     url: str | None
     trust_host: bool
     base_path: str
-    strategy: str
+    strategy: Strategy
     max_age: int
     update_age: int
     cookie_secure: bool | None
@@ -216,8 +219,8 @@ def _secrets(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _strategy(value: object, has_adapter: bool) -> str:
-    if value not in ("jwt", "database"):
+def _strategy(value: object, has_adapter: bool) -> Strategy:
+    if value != "jwt" and value != "database":
         raise ConfigurationError(
             f"AUTH_SESSION_STRATEGY must be 'jwt' or 'database', got {value!r}."
         )
@@ -226,7 +229,7 @@ def _strategy(value: object, has_adapter: bool) -> str:
             "AUTH_SESSION_STRATEGY 'database' needs an adapter: "
             "AuthExt(providers=[...], adapter=SQLAlchemyAdapter(db))."
         )
-    return str(value)
+    return value
 
 
 def _seconds(key: str, value: object, *, zero: bool = False) -> int:

@@ -1,4 +1,10 @@
-"""``AuthExt``: registration on an app, the callback registry, and the lazy ``g.session``."""
+"""The wiring on top: ``AuthExt`` and ``get_token``.
+
+``init_app`` validates the config into the app's :class:`~.state.AuthState`, mounts the auth
+blueprint, makes ``g.session`` lazy, writes the session cookie ``after_request``, answers
+store and bearer failures on every route, and gives templates ``session_data`` and
+``csrf_token``; the decorators fill the callback registry.
+"""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from .token_store import RefreshTokenStore
 from .types import JWT
 
 if TYPE_CHECKING:
+    from .adapters.protocol import Adapter
     from .extension import AuthExt
 
 #: Decoded session tokens kept per app, keyed by the exact cookie string.
@@ -56,7 +57,8 @@ class AuthState:
     token_store: RefreshTokenStore | None
     refresher: Refresher = field(default_factory=Refresher, repr=False)
     callbacks: Callbacks = field(init=False)
-    refreshable: frozenset[str] = field(init=False)
+    #: The providers whose tokens stay in the session and are refreshed, by id.
+    refreshable: Mapping[str, OAuth2] = field(init=False)
     secure: bool | None = field(init=False)
     access_tokens: AccessTokens | None = field(init=False)
     _decoded: Callable[[str, str], Decoded] = field(init=False, repr=False)
@@ -68,9 +70,9 @@ class AuthState:
         url, forced = self.config.url, self.config.cookie_secure
         self.secure = forced if forced is not None else url.startswith("https:") if url else None
         self.callbacks = self.ext.callbacks
-        self.refreshable = frozenset(
-            p.id for p in self.ext.providers.values() if isinstance(p, OAuth2) and p.refresh
-        )
+        self.refreshable = {
+            p.id: p for p in self.ext.providers.values() if isinstance(p, OAuth2) and p.refresh
+        }
 
         @lru_cache(maxsize=TOKEN_CACHE_SIZE)
         def decoded(raw: str, salt: str) -> Decoded:
@@ -78,6 +80,15 @@ class AuthState:
             return Decoded(claims.get("exp"), json.dumps(claims), MappingProxyType(dict(claims)))
 
         self._decoded = decoded
+
+    @property
+    def session_adapter(self) -> Adapter:
+        """The adapter keeping database sessions (``init_app`` refuses the ``database``
+        strategy without one)."""
+        adapter = self.ext.adapter
+        if adapter is None:
+            raise ConfigurationError("the 'database' session strategy needs an adapter")
+        return adapter
 
     def cookie_names(self, req: Request) -> CookieNames:
         """``__Secure-`` names when the app is served over https."""
@@ -162,10 +173,14 @@ def current_state() -> AuthState:
 class RequestAuth:
     """What the response must do with the session cookie; kept on ``g`` for one request.
 
-    ``token`` is the JWT strategy's claims; ``opaque`` the database strategy's cookie value.
-    ``user_id`` is who is signed in (the token's ``sub`` or the session row's user).
+    ``state`` and ``cookies`` (the request's) are given when resolving starts, so writing the
+    response looks nothing up. ``token`` is the JWT strategy's claims; ``opaque`` the database
+    strategy's cookie value. ``user_id`` is who is signed in (the token's ``sub`` or the
+    session row's user).
     """
 
+    state: AuthState
+    cookies: Mapping[str, str]
     names: CookieNames
     token: JWT | None = None
     opaque: str | None = None
@@ -184,35 +199,40 @@ class RequestAuth:
         if self.bearer:
             return
         if self.reissue and not self.clear and self.opaque is not None:
-            max_age = current_state().config.max_age
+            max_age = self.state.config.max_age
             name, secure = self.names.session_token, self.names.secure
-            write_chunked(
-                response, request.cookies, name, self.opaque, secure=secure, max_age=max_age
-            )
+            write_chunked(response, self.cookies, name, self.opaque, secure=secure, max_age=max_age)
             return
         if self.token is not None and self.reissue and not self.clear:
             try:
-                write_session(response, self.names, self.token)
+                write_session(response, self.state, self.cookies, self.names, self.token)
                 return
             except (SessionExtError, TypeError, ValueError):
                 logger.exception("flask-sessionext: the session token could not be written")
                 self.clear = True
         if self.clear:
             clear_chunked(
-                response, request.cookies, self.names.session_token, secure=self.names.secure
+                response, self.cookies, self.names.session_token, secure=self.names.secure
             )
 
 
-def write_session(response: Response, names: CookieNames, token: JWT) -> None:
-    """Encrypt ``token`` into the session cookie(s) of ``response``, expiring stale chunks.
+def write_session(
+    response: Response,
+    state: AuthState,
+    cookies: Mapping[str, str],
+    names: CookieNames,
+    token: JWT,
+) -> None:
+    """Encrypt ``token`` into the session cookie(s) of ``response``, expiring stale chunks of
+    the request's ``cookies``, as Flask's ``save_session(app, session, response)``.
 
     Raises :class:`~.errors.SessionExtError` (too large) or ``TypeError`` (not JSON).
     """
-    config = current_state().config
+    config = state.config
     value = encode(token, secret=config.secrets, salt=names.session_token, max_age=config.max_age)
     write_chunked(
         response,
-        request.cookies,
+        cookies,
         names.session_token,
         value,
         secure=names.secure,
@@ -225,9 +245,11 @@ def request_auth() -> RequestAuth | None:
     return cast("RequestAuth | None", g.__dict__.get("_sessionext"))
 
 
-def track_request_auth(names: CookieNames) -> RequestAuth:
+def track_request_auth(
+    state: AuthState, cookies: Mapping[str, str], names: CookieNames
+) -> RequestAuth:
     """Start this request's session bookkeeping (``g.session`` is being resolved)."""
-    ra = g._sessionext = RequestAuth(names)
+    ra = g._sessionext = RequestAuth(state, cookies, names)
     return ra
 
 

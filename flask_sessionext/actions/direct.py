@@ -42,7 +42,7 @@ def sign_in(
     if signin_redirect(state, **arguments, email=None, credentials=None) is not None:
         raise AccessDenied("signin_callback answered a URL; auth.sign_in() cannot redirect")
     started = start_session(state, checked, account, token_claims=token_claims)
-    ra = track_request_auth(state.cookie_names(request))
+    ra = track_request_auth(state, request.cookies, state.cookie_names(request))
     ra.reissue = True
     if started.opaque is not None:
         g.session = stored_session(state, ra, started.opaque)
@@ -56,4 +56,4 @@ def sign_in(
 def sign_out(state: AuthState) -> None:
     """End the current request's session; its cookie expires with this response."""
     end_session(state)
-    track_request_auth(state.cookie_names(request)).clear = True
+    track_request_auth(state, request.cookies, state.cookie_names(request)).clear = True

@@ -13,13 +13,11 @@ from flask import request
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.wrappers import Request
 
-from ..adapters.protocol import Adapter
 from ..bearer import bearer_token
 from ..cookies import read_chunked
 from ..errors import BearerRejected, TokenError
 from ..hashing import sha256_hex
 from ..identity import describe, user_id
-from ..providers.oauth import OAuth2
 from ..refresh import due, refreshed
 from ..responses import logger
 from ..signals import send, session_updated
@@ -33,11 +31,14 @@ from ..state import (
 )
 from ..types import JWT, Session, SessionUser, Trigger
 
+#: What ``g.session`` holds: the session callback's answer, or ``None`` when signed out.
+Shown = Mapping[str, Any] | None
+
 #: ``RequestAuth`` and ``write_session`` are re-exported: they lived here before ``state``.
 __all__ = ["RequestAuth", "request_cookies", "resolve", "session_token_hash", "write_session"]
 
 
-def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any = None) -> Any:
+def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any = None) -> Shown:
     """Resolve the current request's session: cookie → token → ``jwt`` → ``session`` callbacks.
 
     ``None`` when signed out. A bad cookie, ``None`` from the ``jwt`` callback, or an exception
@@ -47,8 +48,8 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     state = current_state()
     req = request._get_current_object()  # type: ignore[attr-defined]
     names = state.cookie_names(req)
-    ra = track_request_auth(names)
     cookies = request_cookies(req)
+    ra = track_request_auth(state, cookies, names)
     raw = read_chunked(cookies, names.session_token)
     if raw is None:
         prefix = names.session_token
@@ -73,18 +74,18 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     return jwt_session(state, ra, token, exp)
 
 
-def jwt_session(state: AuthState, ra: RequestAuth, token: JWT, exp: float) -> Any:
+def jwt_session(state: AuthState, ra: RequestAuth, token: JWT, exp: float) -> Shown:
     """What the app sees of ``token`` (expiring at ``exp``), recorded on ``ra``."""
     ra.token, ra.user_id = token, token.get("sub")
     return _shown(state, ra, _default_session(token, exp), token=token)
 
 
-def stored_session(state: AuthState, ra: RequestAuth, raw: str) -> Any:
+def stored_session(state: AuthState, ra: RequestAuth, raw: str) -> Shown:
     """What the app sees of the database session whose cookie value is ``raw``."""
     return _resolve_stored(state, ra, raw, None, None)
 
 
-def _resolve_bearer(state: AuthState, ra: RequestAuth, header: str) -> Any:
+def _resolve_bearer(state: AuthState, ra: RequestAuth, header: str) -> Shown:
     """The token API: a session from a valid access token; a bad one raises (401)."""
     assert state.access_tokens is not None
     try:
@@ -111,9 +112,9 @@ def request_cookies(req: Request) -> Mapping[str, str]:
 
 def _resolve_stored(
     state: AuthState, ra: RequestAuth, raw: str, trigger: Trigger | None, data: Any
-) -> Any:
+) -> Shown:
     """The database strategy: one lookup of the hashed token; expiry slides after update_age."""
-    adapter = cast(Adapter, state.ext.adapter)
+    adapter = state.session_adapter
     token_hash = session_token_hash(raw)
     stored = adapter.get_session_and_user(token_hash)
     now = datetime.now(timezone.utc)
@@ -164,15 +165,8 @@ def _run_jwt(
     callbacks = state.callbacks
     shared = trigger is None and not callbacks.custom_jwt and not callbacks.custom_session
     claims: dict[str, Any] = decoded.claims if shared else json.loads(decoded.text)  # type: ignore[assignment]
-    if (
-        state.refreshable
-        and claims.get("provider") in state.refreshable
-        and due(claims, time.time())
-    ):
-        provider = cast(OAuth2, state.ext.providers[claims["provider"]])
-        run = partial(provider.refresh_tokens, state.clients[provider.id])
-        claims = refreshed(claims, run, state.refresher)
-        ra.reissue = True
+    if state.refreshable:
+        claims = _refreshed_when_due(state, claims, ra)
     if trigger is None and not callbacks.custom_jwt:
         return cast(JWT, claims)
     token = callbacks.jwt.or_none(token=claims, trigger=trigger, session=data)
@@ -185,7 +179,21 @@ def _run_jwt(
     return cast(JWT, dict(token))
 
 
-def _shown(state: AuthState, ra: RequestAuth, session: Session, **context: Any) -> Any:
+def _refreshed_when_due(
+    state: AuthState, claims: dict[str, Any], ra: RequestAuth
+) -> dict[str, Any]:
+    """The claims with the provider's tokens refreshed when they are due (then reissued)."""
+    provider_id = claims.get("provider")
+    provider = state.refreshable.get(provider_id) if isinstance(provider_id, str) else None
+    if provider is None or not due(claims, time.time()):
+        return claims
+    run = partial(provider.refresh_tokens, state.clients[provider.id])
+    claims = refreshed(claims, run, state.refresher)
+    ra.reissue = True
+    return claims
+
+
+def _shown(state: AuthState, ra: RequestAuth, session: Session, **context: Any) -> Shown:
     """What the app and browser see: the ``session`` callback's answer (``None``, or an
     exception in it, signs the user out)."""
     if not state.callbacks.custom_session:

@@ -70,7 +70,7 @@ def complete_signin(
         )
     elif started.token is not None:
         try:
-            write_session(response, names, started.token)
+            write_session(response, state, request.cookies, names, started.token)
         except (SessionExtError, TypeError, ValueError) as error:
             raise AuthError(f"session token not written: {error}") from error
     forget_request_session()
@@ -112,7 +112,7 @@ def start_session(
         stored, is_new_user = _stored_user(state, adapter, provider, user, account, verified_email)
         user = checked_user(stored, "the adapter")
     if state.config.strategy == "database":
-        raw = _new_stored_session(state, cast(Adapter, adapter), user["id"])
+        raw = _new_stored_session(state, state.session_adapter, user["id"])
         return Started(user, is_new_user, None, raw)
     token = _run_signin_jwt(state, user, account, profile, is_new_user, token_claims)
     return Started(user, is_new_user, token, None)
