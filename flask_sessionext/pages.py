@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from .i18n import N_, gettext, language
 from .logs import log_failure
 from .providers.base import Provider
-from .responses import page_url, wants_json
+from .responses import absolute, page_url, returns_redirect, wants_json
 from .theme import Theme, load_theme
 
 #: Provider types with a form of their own on the sign-in page; the others are buttons.
@@ -137,5 +137,9 @@ def store_unavailable(error: Exception) -> Response:
     """503 when the adapter's database fails: no traceback, the detail only in the log."""
     log_failure("flask-sessionext: the session store failed: %s", error, error=error)
     response = error_page("ServiceUnavailable", 503)
+    if returns_redirect():  # Auth.js's client reads the error from a url; give it one
+        pages = current_app.extensions["sessionext"].config.pages
+        url = absolute(page_url("error", pages, error="ServiceUnavailable"))
+        response = make_response({**response.get_json(), "url": url}, 503)
     response.headers["Retry-After"] = "5"
     return response

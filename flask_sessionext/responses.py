@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
-from flask import jsonify, redirect, request, url_for
+from flask import current_app, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from .errors import AuthError
+from .errors import AuthError, ConfigurationError
 from .logs import logger as logger
 
 #: Status of the error page per code; any other code is shown as ``Configuration``.
@@ -28,10 +28,26 @@ def wants_json() -> bool:
     )
 
 
+def returns_redirect() -> bool:
+    """True for Auth.js's own client (next-auth's ``signIn``, ``signOut``): it sends
+    ``X-Auth-Return-Redirect`` and reads every answer, errors too, as ``200 {"url"}``."""
+    return "X-Auth-Return-Redirect" in request.headers
+
+
+def absolute(url: str) -> str:
+    """``url`` on the app's public origin (``AUTH_URL``, or the trusted request host), as
+    every ``url`` Auth.js answers is; unchanged when the origin is not known."""
+    try:
+        origin = current_app.extensions["sessionext"].origin(request)
+    except ConfigurationError:  # an untrusted host: the answer is this error already
+        return url
+    return urljoin(f"{origin}{request.path}", url)
+
+
 def go_to(url: str) -> Response:
-    """Send the user to ``url``: a 302, or ``{"url": ...}`` for JSON clients."""
+    """Send the user to ``url``: a 302, or ``200 {"url": <absolute>}`` for JSON clients."""
     if wants_json():
-        return jsonify(url=url)
+        return jsonify(url=absolute(url))
     return redirect(url, 302)
 
 
@@ -46,6 +62,8 @@ def error_response(error: AuthError, pages: Mapping[str, str]) -> Response:
     """Answer an auth failure: the safe code in a redirect (or JSON), the detail only in the log.
 
     An error a client may not see is logged as an error and shown as ``Configuration``.
+    Auth.js's own client gets ``200 {"url"}`` as from Auth.js, other JSON clients the code
+    and a 4xx status too.
     """
     if not error.client:
         logger.error("flask-sessionext %s: %s", error.code, error.detail or "no detail")
@@ -53,8 +71,10 @@ def error_response(error: AuthError, pages: Mapping[str, str]) -> Response:
         logger.warning("flask-sessionext %s: %s", error.code, error.detail)
     code = error.code if error.client else "Configuration"
     url = page_url(error.page, pages, error=code, **error.params)
+    if returns_redirect():
+        return jsonify(url=absolute(url))
     if wants_json():
-        response = jsonify(url=url, error=code)
+        response = jsonify(url=absolute(url), error=code)
         response.status_code = error.status
         return response
     return redirect(url, 302)

@@ -239,8 +239,16 @@ def test_an_email_of_an_existing_user_as_json(make: Make) -> None:
     callback = walk_login(start(client, "oidc"), stop_at=CALLBACK + "oidc", login="carol")
     response = client.get(callback, headers={"Accept": "application/json"})
     assert response.status_code == 400
-    assert response.get_json() == {"url": NOT_LINKED, "error": "OAuthAccountNotLinked"}
+    assert response.get_json() == {
+        "url": f"http://localhost{NOT_LINKED}",
+        "error": "OAuthAccountNotLinked",
+    }
     assert h.rows("Account") == []
+    # Auth.js's own client gets Auth.js's answer: 200, the error in the url.
+    callback = walk_login(start(client, "oidc"), stop_at=CALLBACK + "oidc", login="carol")
+    response = client.get(callback, headers={"X-Auth-Return-Redirect": "1"})
+    assert response.status_code == 200
+    assert response.get_json() == {"url": f"http://localhost{NOT_LINKED}"}
 
 
 @pytest.mark.parametrize("strategy", ["jwt", "database"])

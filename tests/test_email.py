@@ -399,7 +399,9 @@ def test_json_clients_get_the_url(setup: Any, outbox: Sent) -> None:
         headers={"X-Auth-Return-Redirect": "1"},
     )
     assert response.status_code == 200
-    assert response.get_json() == {"url": "/api/auth/verify-request?provider=email&type=email"}
+    assert response.get_json() == {
+        "url": "http://localhost/api/auth/verify-request?provider=email&type=email"
+    }
     assert query(outbox[0][1])["callbackUrl"] == "http://localhost/x"
 
 
