@@ -6,10 +6,12 @@ reason to skip silently.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -34,3 +36,20 @@ def require_node(*packages: str, what: str) -> str:
                 what, f"tests/node_modules/{package} is missing (run `npm ci --prefix tests`)"
             )
     return node
+
+
+def run_node(node: str, script: Path, *args: str, stdin: str = "") -> Any:
+    """Run a Node script of ``tests/`` to completion; its stdout, parsed as JSON. A failing
+    script fails the test with its stderr."""
+    proc = subprocess.run(
+        [node, str(script), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"{script.name} exited with {proc.returncode}:\n{proc.stderr}", pytrace=False)
+    return json.loads(proc.stdout)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,7 +30,7 @@ from flask_sessionext.cookies import CHUNK_SIZE
 from flask_sessionext.errors import TokenError
 from flask_sessionext.providers import Credentials
 
-from .requirements import require_node
+from .requirements import require_node, run_node
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "interop" / "authjs.mjs"
@@ -85,18 +84,7 @@ def _require_node() -> str:
 
 def authjs(node: str, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run a batch of operations in one Node process; see ``tests/interop/authjs.mjs``."""
-    proc = subprocess.run(
-        [node, str(SCRIPT)],
-        input=json.dumps(ops),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"{SCRIPT.name} exited with {proc.returncode}:\n{proc.stderr}", pytrace=False)
-    results: list[dict[str, Any]] = json.loads(proc.stdout)
+    results: list[dict[str, Any]] = run_node(node, SCRIPT, stdin=json.dumps(ops))
     assert len(results) == len(ops)
     return results
 

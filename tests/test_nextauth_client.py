@@ -10,8 +10,6 @@ results. Auth.js's client reads errors from the ``url`` of a ``200`` answer, so 
 
 from __future__ import annotations
 
-import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from flask_sessionext.providers import Credentials
 
 from .database import database_app
 from .helpers import authorize, build_app, csrf_token
-from .requirements import require_node
+from .requirements import require_node, run_node
 
 SCRIPT = Path(__file__).resolve().parent / "interop" / "nextauth-client.mjs"
 PACKAGES = ("next-auth", "@auth/core", "react", "react-dom")
@@ -59,17 +57,7 @@ def origin() -> Iterator[str]:
 def run_client(origin: str) -> dict[str, dict[str, Any]]:
     """Both runs of the client, each as ``{step: result}``."""
     node = require_node(*PACKAGES, what="The next-auth client test")
-    proc = subprocess.run(
-        [node, str(SCRIPT), origin],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"{SCRIPT.name} exited with {proc.returncode}:\n{proc.stderr}", pytrace=False)
-    runs = json.loads(proc.stdout)
+    runs = run_node(node, SCRIPT, origin)
     return {
         name: {step["step"]: step.get("result", step.get("threw")) for step in steps}
         for name, steps in runs.items()
