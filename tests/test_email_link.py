@@ -287,7 +287,8 @@ def test_json_clients_get_the_verify_page_and_the_cookie(app: Flask, outbox: Sen
     response = client.post(
         "/api/auth/signin/email", json={"csrfToken": csrf_token(client), "email": "a@example.com"}
     )
-    assert response.get_json() == {"url": "/api/auth/verify-request?provider=email&type=email"}
+    verify = "http://localhost/api/auth/verify-request?provider=email&type=email"
+    assert response.get_json() == {"url": verify}
     assert client.get_cookie(CHECK_COOKIE) is not None
     assert client.get(outbox[0][1]).location == HOME
 
