@@ -145,7 +145,9 @@ def test_authorize_that_cannot_reach_its_database_answers_503(
         json={"csrfToken": "x", "username": "alice"},
         headers={"X-Auth-Return-Redirect": "1"},
     )
-    assert json.status_code == 403  # no CSRF: refused before authorize runs
+    # No CSRF: refused before authorize runs; Auth.js's client reads the error from the url.
+    assert json.status_code == 200
+    assert json.get_json() == {"url": "http://localhost/api/auth/signin?error=MissingCSRF"}
     assert "OperationalError" in caplog.text
 
 
