@@ -217,10 +217,14 @@ def test_sql_outage_at_each_step_of_a_refresh(sql_app: Flask, database_url: str)
         assert_retry_succeeds(client, first, failed)
 
 
+@pytest.mark.parametrize("database", ["sqlite", "configured"])
 def test_sql_statement_fails_between_spending_and_storing(
-    sql_app: Flask, database_url: str
+    database: str, database_url: str, tmp_path: Path
 ) -> None:
-    """The successor's INSERT fails inside the rotation's transaction: the spend rolls back."""
+    """The successor's INSERT fails inside the rotation's transaction: the spend rolls back.
+    On SQLite always, and on the configured database (PostgreSQL in CI)."""
+    url = f"sqlite:///{tmp_path}/outage.db" if database == "sqlite" else database_url
+    sql_app = sql_token_app(url)
     with engine_of(sql_app).begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(
