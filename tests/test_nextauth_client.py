@@ -2,9 +2,10 @@
 
 ``tests/interop/nextauth-client.mjs`` runs ``getProviders``, ``getCsrfToken``, ``getSession``,
 ``signIn('credentials', {redirect: false})`` (success, wrong password, no CSRF cookie),
-``useSession().update`` and ``signOut`` in Node, first against a real ``@auth/core`` server
-and then against the test app served here over HTTP; both must give the client the same
-results. Auth.js's client reads errors from the ``url`` of a ``200`` answer, so a relative
+``useSession().update`` and ``signOut`` in Node (and posts a sign-out without the CSRF token
+and an update with a wrong one, as that client sends them), first against a real ``@auth/core``
+server and then against the test app served here over HTTP; both must give the client the
+same results. Auth.js's client reads errors from the ``url`` of a ``200`` answer, so a relative
 ``url`` or a 4xx status breaks it (``TypeError: Invalid URL``).
 """
 
@@ -89,6 +90,11 @@ def test_nextauth_client_gets_what_authjs_gives(origin: str) -> None:
     assert ours["signOut"] == {"url": "<origin>/bye"}
     for signed_out in ("getSession signed out", "getSession signed out again"):
         assert ours[signed_out] is None
+    assert ours["signOut without the CSRF token"] == {
+        "status": 200,
+        "body": {"url": "<origin>/api/auth/signin?error=MissingCSRF"},
+    }
+    assert ours["update with a wrong CSRF token"] == {"status": 400, "body": None}
     assert ours["getProviders"]["credentials"]["signinUrl"] == (
         "<origin>/api/auth/signin/credentials"
     )

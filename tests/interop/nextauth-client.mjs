@@ -163,6 +163,24 @@ async function run(origin) {
   await step("getSession updated", getSession);
   await step("signOut", () => signOut({ redirect: false, redirectTo: `${origin}/bye` }));
   await step("getSession signed out again", getSession);
+  // Two answers the client functions above do not reach: a sign-out without the CSRF token,
+  // and a session update with a wrong one, as Auth.js's client would send them.
+  const raw = async (path, init) => {
+    const response = await fetch(`${origin}/api/auth/${path}`, { method: "POST", ...init });
+    return { status: response.status, body: await response.json() };
+  };
+  await step("signOut without the CSRF token", () =>
+    raw("signout", {
+      headers: { "Content-Type": "application/x-www-form-urlencoded", "X-Auth-Return-Redirect": "1" },
+      body: new URLSearchParams({ callbackUrl: `${origin}/bye` }),
+    }),
+  );
+  await step("update with a wrong CSRF token", () =>
+    raw("session", {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ csrfToken: "wrong", data: { name: "Eve" } }),
+    }),
+  );
   return JSON.parse(
     JSON.stringify(steps)
       .replaceAll(origin, "<origin>")
