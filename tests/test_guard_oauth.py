@@ -39,17 +39,25 @@ COOKIES = {
 }
 
 
-def twin_client(fake: FakeOP) -> FlaskClient:
-    """An app with two OpenID providers, ``fake`` and ``twin``, on the same OP and client."""
+def twin_client(fake: FakeOP, accounts: list[dict[str, Any]] | None = None) -> FlaskClient:
+    """An app with two OpenID providers, ``fake`` and ``twin``, on the same OP and client;
+    the ``account`` of each sign-in goes to ``accounts``."""
     app = Flask(__name__)
     app.config.update(TESTING=True, AUTH_SECRET=SECRET)
-    AuthExt(
+    auth: AuthExt[Any] = AuthExt(
         app,
         providers=[
             OIDC(issuer=fake.issuer, id=id, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
             for id in ("fake", "twin")
         ],
     )
+
+    @auth.jwt_callback
+    def jwt(token: dict[str, Any], account: dict[str, Any] | None) -> dict[str, Any]:
+        if account is not None and accounts is not None:
+            accounts.append(account)
+        return token
+
     return app.test_client()
 
 
@@ -153,6 +161,55 @@ def test_an_attackers_state_is_refused(fake: FakeOP) -> None:
     assert_refused(victim, finish(victim, stolen))
     victim = twin_client(fake)
     assert_signed_in(victim, finish(victim, begin(fake, victim)["state"]))
+
+
+def test_an_error_answer_never_signs_in_even_with_a_code(fake: FakeOP) -> None:
+    """The provider answered an error: the callback stops there, whatever else it carries."""
+    client = twin_client(fake)
+    state = begin(fake, client)["state"]
+    denied = finish(client, state, extra="&error=access_denied")
+    assert denied.headers["Location"] == "/api/auth/error?error=AccessDenied"
+    assert session_cookie(client) is None
+    client = twin_client(fake)
+    state = begin(fake, client)["state"]
+    assert_refused(client, finish(client, state, extra="&error=server_error"))
+
+
+def test_a_form_post_callback_reads_the_form(fake: FakeOP) -> None:
+    """``response_mode=form_post``: the provider POSTs code and state; the form is what counts."""
+    client = twin_client(fake)
+    state = begin(fake, client)["state"]
+    response = client.post("/api/auth/callback/fake", data={"code": "c0de", "state": state})
+    assert_signed_in(client, response)
+    client = twin_client(fake)
+    state = begin(fake, client)["state"]
+    tampered = {"code": "c0de", "state": state + "x"}
+    assert_refused(client, client.post(f"/api/auth/callback/fake?state={state}", data=tampered))
+
+
+def test_the_account_carries_the_provider_the_subject_and_the_tokens(fake: FakeOP) -> None:
+    """What account linking keys on (provider, providerAccountId) and the provider's tokens."""
+    accounts: list[dict[str, Any]] = []
+    client = twin_client(fake, accounts)
+    assert_signed_in(client, finish(client, begin(fake, client)["state"]))
+    [account] = accounts
+    answered = fake.token()
+    assert isinstance(answered, dict)
+    assert account["provider"] == "fake" and account["type"] == "oidc"
+    assert account["providerAccountId"] == "u1"
+    assert account["access_token"] == answered["access_token"]
+    assert account["id_token"] == answered["id_token"]
+    assert account["token_type"] == "Bearer"
+    assert account["expires_at"] > time.time()
+    assert set(account) == {
+        "provider",
+        "type",
+        "providerAccountId",
+        "access_token",
+        "id_token",
+        "token_type",
+        "expires_at",
+    }
 
 
 # --- the same guards against the real OpenID Provider -----------------------------------------
