@@ -26,7 +26,7 @@ from .errors import ConfigurationError, SessionExtError, TokenError
 from .jwt import CLOCK_TOLERANCE, decode, encode
 from .providers.oauth import Client, OAuth2
 from .redirects import callback_url
-from .refresh import Refresher
+from .refresh import Refresher, SharedRefresh
 from .responses import logger
 from .token_store import RefreshTokenStore
 from .types import JWT
@@ -55,7 +55,7 @@ class AuthState:
     config: AuthConfig
     clients: Mapping[str, Client]
     token_store: RefreshTokenStore | None
-    refresher: Refresher = field(default_factory=Refresher, repr=False)
+    refresher: Refresher = field(init=False, repr=False)
     callbacks: Callbacks = field(init=False)
     #: The providers whose tokens stay in the session and are refreshed, by id.
     refreshable: Mapping[str, OAuth2] = field(init=False)
@@ -73,6 +73,7 @@ class AuthState:
         self.refreshable = {
             p.id: p for p in self.ext.providers.values() if isinstance(p, OAuth2) and p.refresh
         }
+        self.refresher = Refresher(shared_refresh(self.ext), secrets)
 
         @lru_cache(maxsize=TOKEN_CACHE_SIZE)
         def decoded(raw: str, salt: str) -> Decoded:
@@ -157,6 +158,15 @@ class AuthState:
             )
         except TokenError:
             return None
+
+
+def shared_refresh(ext: AuthExt[Any]) -> SharedRefresh | None:
+    """Where the processes of the app refresh a provider token once: ``token_store`` (Redis)
+    if it can, else the adapter; ``None`` (each process for itself) with neither."""
+    for store in (ext.token_store, ext.adapter):
+        if hasattr(store, "refresh_once"):
+            return cast(SharedRefresh, store)
+    return None
 
 
 def current_state() -> AuthState:

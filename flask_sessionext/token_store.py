@@ -4,17 +4,29 @@ Every login starts a family; each refresh spends one token and stores the next i
 family, in one atomic step, so a store failure leaves the old token valid. A token presented
 again after ``AUTH_TOKEN_REUSE_GRACE`` seconds is true reuse (a stolen copy): the whole family is
 revoked, as OAuth 2.1 advises.
+
+:class:`RedisTokenStore` also holds what every process of a deployment shares besides:
+the lock and result of a provider token refresh (:class:`~.refresh.SharedRefresh`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from .errors import ConfigurationError, StoreError
+from .logs import logger
+
+#: How long a provider refresh may hold its lock (the provider's HTTP timeout is 10 s).
+LOCK_SECONDS = 30
+#: How often a process waiting for another's refresh looks for its result, in seconds.
+LOCK_POLL = 0.02
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,13 @@ class RedisTokenStore:
     return redis.call('DEL', KEYS[1])
     """
 
+    # Deletes the lock KEYS[1] only while it is still ours (ARGV[1]): an expired lock that
+    # another process took since is not released by the first holder.
+    _UNLOCK = """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+    return 0
+    """
+
     def __init__(self, client: Any, *, prefix: str = "sessionext:rt:") -> None:
         from redis.exceptions import RedisClusterException, RedisError  # the "redis" extra
 
@@ -107,6 +126,7 @@ class RedisTokenStore:
         self._save = client.register_script(self._SAVE)
         self._rotate = client.register_script(self._ROTATE)
         self._revoke = client.register_script(self._REVOKE)
+        self._unlock = client.register_script(self._UNLOCK)
 
     def _family_key(self, family: str) -> str:
         return f"{self.prefix}family:{family}"
@@ -152,6 +172,37 @@ class RedisTokenStore:
 
     def revoke_refresh_family(self, family: str) -> None:
         self._call(self._revoke, keys=[self._family_key(family)], args=[self.prefix])
+
+    def refresh_once(self, key: str, run: Callable[[], str], ttl: int) -> str:
+        """Provider refresh once per deployment: the process that takes the lock
+        (``SET NX PX`` with a random token) runs ``run`` and keeps its result for ``ttl``
+        seconds; the others wait for that result (see :class:`~.refresh.SharedRefresh`)."""
+        done, lock = f"{self.prefix}refreshed:{key}", f"{self.prefix}refreshing:{key}"
+        deadline = time.monotonic() + LOCK_SECONDS
+        while True:
+            found = self._call(self.client.get, done)
+            if found is not None:
+                return _text(found)
+            owner = secrets.token_hex(16)
+            if self._call(self.client.set, lock, owner, nx=True, px=LOCK_SECONDS * 1000):
+                try:
+                    found = self._call(self.client.get, done)  # finished before our lock?
+                    return _text(found) if found is not None else self._keep(done, run(), ttl)
+                finally:
+                    with suppress(StoreError):  # the lock expires by itself
+                        self._call(self._unlock, keys=[lock], args=[owner])
+            if time.monotonic() > deadline:
+                raise StoreError(f"redis: a provider refresh held its lock over {LOCK_SECONDS} s")
+            time.sleep(LOCK_POLL)
+
+    def _keep(self, key: str, value: str, ttl: int) -> str:
+        """Keep ``value`` for the other processes; if Redis fails now, this process still has
+        it (the provider already spent the old refresh token)."""
+        try:
+            self._call(self.client.set, key, value, ex=ttl)
+        except StoreError as error:
+            logger.warning("flask-sessionext: a refresh result was not shared: %s", error)
+        return value
 
 
 def _fields(family: str, claims: Mapping[str, Any], expires: datetime) -> list[Any]:

@@ -27,7 +27,8 @@ Use it from a test module by defining a fixture::
         ...  # hand `callback` (with code and state) back to the app
 
 Endpoints (also in ``/.well-known/openid-configuration``): ``/auth``, ``/token``, ``/me``
-(userinfo), ``/jwks``, ``/session/end``, ``/token/revocation``, ``/token/introspection``.
+(userinfo), ``/jwks``, ``/session/end``, ``/token/revocation``, ``/token/introspection``; and,
+for tests, ``/test/refresh-grants`` (:meth:`OP.refresh_grants`).
 
 Set up with ``npm ci --prefix tests``. Without ``node`` or ``tests/node_modules/oidc-provider``
 :func:`start_op` skips the test, except when ``CI`` is set: there it fails, so CI never skips
@@ -79,6 +80,12 @@ class OP:
         self._stderr.flush()
         self._stderr.seek(0)
         return self._stderr.read()
+
+    def refresh_grants(self) -> int:
+        """How many ``refresh_token`` grants the OP was asked for so far (granted or refused)."""
+        response = requests.get(f"{self.issuer}/test/refresh-grants", timeout=5)
+        response.raise_for_status()
+        return int(response.json()["count"])
 
     @property
     def discovery_url(self) -> str:

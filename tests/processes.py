@@ -57,15 +57,18 @@ def terminate(process: subprocess.Popen[Any]) -> None:
 
 
 def init_app(app: str, env: Mapping[str, str]) -> None:
-    """Run ``<app> init`` (tables, users) to completion; raise if it fails."""
-    subprocess.run(
+    """Run ``<app> init`` (tables, users) to completion; raise with its stderr if it fails."""
+    done = subprocess.run(
         [sys.executable, "-m", app, "init"],
         cwd=ROOT,
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=60,
+        check=False,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"{app} init exited with {done.returncode}; stderr:\n{done.stderr}")
 
 
 def start_app(app: str, env: Mapping[str, str]) -> Server:

@@ -89,6 +89,7 @@ def test_cleanup_deletes_only_expired_rows(database_url: str) -> None:
         "sessions: 1 deleted",
         "verification_tokens: 1 deleted",
         "refresh_tokens: 1 deleted",
+        "shared_state: 0 deleted",
     ]
     with app.app_context():
         assert adapter.get_session_and_user("live") is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -323,6 +324,31 @@ def test_concurrent_requests_spend_the_refresh_token_once(op: OP) -> None:
     # would have revoked the whole grant on reuse.
     client.set_cookie(SALT, encode({**results[0], "expires_at": 0}, secret=SECRET, salt=SALT))
     assert "error" not in client.get("/private").get_json()
+
+
+def test_a_shared_store_outage_during_a_refresh_answers_503_and_keeps_the_session(
+    op: OP,
+) -> None:
+    """The store that coordinates refreshes across processes is down: 503, not signed out."""
+    import redis
+
+    from flask_sessionext.token_store import RedisTokenStore
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    store = RedisTokenStore(redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1))
+    app = Flask(__name__)
+    app.config.update(TESTING=True, AUTH_SECRET=SECRET)
+    AuthExt(app, providers=providers(op, refresh=True), token_store=store)
+    client = app.test_client()
+    assert sign_in(client).status_code == 302
+    aged(client)
+    before, grants = session_cookie(client), op.refresh_grants()
+    response = client.get("/api/auth/session", headers={"Accept": "application/json"})
+    assert response.status_code == 503
+    assert "Set-Cookie" not in response.headers and session_cookie(client) == before
+    assert op.refresh_grants() == grants  # the old refresh token was not spent
 
 
 def test_failed_refresh_sets_refresh_token_error(op: OP) -> None:

@@ -20,7 +20,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -46,8 +46,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..errors import StoreConflict, StoreError
 from ..identity import normalize_email
+from ..logs import logger
 from ..token_store import RefreshRecord
+from . import shared_state
 from .protocol import StoredSession, email_column
+from .shared_state import SharedStateMixin
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -171,11 +174,12 @@ class SQLAlchemyAdapter:
         account_model: type[Any] | None = None,
         session_model: type[Any] | None = None,
         verification_token_model: type[Any] | None = None,
-        prepared_statements: bool = False,
         refresh_token_model: type[Any] | None = None,
+        shared_state_model: type[Any] | None = None,
+        prepared_statements: bool = False,
     ) -> None:
-        self.prepared_statements = prepared_statements
         self.db = db
+        self.prepared_statements = prepared_statements
         model = db.Model
         self.User: type[Any] = user_model or type(
             "User", (UserMixin, model), {"__module__": __name__}
@@ -192,7 +196,11 @@ class SQLAlchemyAdapter:
         self.RefreshToken: type[Any] = refresh_token_model or type(
             "RefreshToken", (RefreshTokenMixin, model), {"__module__": __name__}
         )
+        self.SharedState: type[Any] = shared_state_model or type(
+            "SharedState", (SharedStateMixin, model), {"__module__": __name__}
+        )
         self._refresh: Table = self.RefreshToken.__table__
+        self._shared: Table = self.SharedState.__table__
         users: Table = self.User.__table__
         sessions: Table = self.Session.__table__
         self._users, self._sessions = users, sessions
@@ -452,13 +460,39 @@ class SQLAlchemyAdapter:
             with self._connect(begin=True) as conn:
                 conn.execute(delete(self._refresh).where(self._refresh.c.family == family))
 
+    def refresh_once(self, key: str, run: Callable[[], str], ttl: int) -> str:
+        """Provider refresh once per deployment (see :class:`~..refresh.SharedRefresh`): on
+        PostgreSQL under a transaction-level advisory lock on ``key``, the result kept in
+        ``shared_state``; on other databases (one host) each process refreshes for itself."""
+        if self.engine.dialect.name != "postgresql":
+            return run()
+        value: str | None = None
+        try:
+            with self._connect(begin=True) as conn:
+                shared_state.lock(conn, key)
+                now = datetime.now(timezone.utc)
+                found = shared_state.read(conn, self._shared, key, now)
+                if found is not None:
+                    return found
+                value = run()
+                shared_state.write(conn, self._shared, key, value, now + timedelta(seconds=ttl))
+        except SQLAlchemyError as error:
+            if value is None:
+                raise StoreError(f"refresh_once: {type(error).__name__}") from error
+            # The provider spent the old refresh token: this process keeps the new one.
+            logger.warning("flask-sessionext: a refresh result was not shared: %s", error)
+        assert value is not None
+        return value
+
     @_store
     def delete_expired(self, now: datetime) -> dict[str, int]:
-        """Delete expired sessions, verification tokens and refresh tokens; count per table."""
+        """Delete expired sessions, verification tokens, refresh tokens and shared state;
+        count per table."""
         tables = {
             "sessions": self._sessions,
             "verification_tokens": self._tokens,
             "refresh_tokens": self._refresh,
+            "shared_state": self._shared,
         }
         with self._connect(begin=True) as conn:
             return {

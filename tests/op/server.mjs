@@ -14,6 +14,8 @@
 //   ttl      seconds per token kind, merged over { AccessToken: 60, AuthorizationCode: 60,
 //            IdToken: 3600, RefreshToken: 86400, Interaction: 600, Session: 86400, Grant: 86400 }
 //
+// GET /test/refresh-grants answers {"count": <refresh_token grants asked for so far>}.
+//
 // Prints exactly one line on stdout, `READY <issuer>`, once it listens; everything else (logs,
 // errors) goes to stderr. oidc-provider's development-only NOTICE/WARNING lines are dropped
 // unless OP_VERBOSE is set. Exits on SIGTERM/SIGINT and when stdin closes, so an abandoned
@@ -161,6 +163,16 @@ const provider = new Provider(issuer, {
 });
 
 provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+
+// How many refresh_token grants were asked for: GET /test/refresh-grants answers
+// {"count": n} (answered and refused alike), so a test can tell how often its apps refreshed
+// (tests/oidc_provider.py: OP.refresh_grants()).
+let refreshGrants = 0;
+const countRefresh = (ctx) => {
+  if (ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants += 1;
+};
+provider.on('grant.success', countRefresh);
+provider.on('grant.error', countRefresh);
 if (verbose) {
   for (const event of ['authorization.error', 'grant.error', 'userinfo.error']) {
     provider.on(event, (_ctx, err) => console.error(event, err));
@@ -177,7 +189,15 @@ try {
   process.exit(2);
 }
 
-server.on('request', provider.callback());
+const callback = provider.callback();
+server.on('request', (req, res) => {
+  if (req.method === 'GET' && req.url === '/test/refresh-grants') {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ count: refreshGrants }));
+    return;
+  }
+  callback(req, res);
+});
 server.removeAllListeners('error');
 server.on('error', (err) => console.error('http server error', err));
 
