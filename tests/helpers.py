@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import redis
 from flask import Flask, g, jsonify
 from flask.testing import FlaskClient
 
@@ -72,3 +75,17 @@ def session_cookie(client: FlaskClient, name: str = "authjs.session-token") -> s
     """The session cookie the test client holds, if any."""
     cookie = client.get_cookie(name)
     return cookie.value if cookie else None
+
+
+@contextmanager
+def redis_prefix() -> Iterator[str]:
+    """A ``RedisTokenStore`` prefix of this test's own; its keys on the local Redis (under the
+    hash tag ``{prefix}``) are deleted afterwards."""
+    prefix = f"sessionext-test:{time.time_ns()}:"
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        for key in client.scan_iter(f"{{{prefix}}}*"):
+            client.delete(key)
+        client.close()

@@ -19,12 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import redis
 import requests
 
 from flask_sessionext.jwt import decode, encode
 
-from .helpers import SECRET
+from .helpers import SECRET, redis_prefix
 from .oidc_provider import OP, running_op, walk_login
 from .processes import Server, init_app, running
 from .test_concurrency import require_postgres
@@ -56,13 +55,8 @@ def servers(request: pytest.FixtureRequest, op: OP) -> Iterator[tuple[Server, Se
         "SHARED_STORE": request.param,
     }
     if request.param == "redis":
-        prefix = f"sessionext-test:{time.time_ns()}:"
-        with running(APP, {**env, "REDIS_PREFIX": prefix}, count=2) as (a, b):
-            yield a, b
-        client = redis.Redis(host="127.0.0.1", port=6379)
-        for key in client.scan_iter(f"{{{prefix}}}*"):  # RedisTokenStore's hash tag
-            client.delete(key)
-        client.close()
+        with redis_prefix() as prefix, running(APP, {**env, "REDIS_PREFIX": prefix}, 2) as pair:
+            yield pair[0], pair[1]
         return
     database_url = request.getfixturevalue("database_url")
     require_postgres(database_url, "SQLite is not a store two server processes would share")

@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 import requests
 
-from .helpers import SECRET
+from .helpers import SECRET, redis_prefix
 from .processes import Server, init_app, running
 from .test_concurrency import require_postgres
 
@@ -34,12 +33,8 @@ def store_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """The environment of the app processes: one store, one secret, a one-second grace."""
     env = {**os.environ, "AUTH_SECRET": SECRET, "REUSE_GRACE": str(GRACE)}
     if request.param == "redis":
-        prefix = f"sessionext-test:{time.time_ns()}:"
-        yield {**env, "TOKEN_STORE": "redis", "REDIS_PREFIX": prefix}
-        client = redis.Redis(host="127.0.0.1", port=6379)
-        for key in client.scan_iter(f"{{{prefix}}}*"):  # RedisTokenStore's hash tag
-            client.delete(key)
-        client.close()
+        with redis_prefix() as prefix:
+            yield {**env, "TOKEN_STORE": "redis", "REDIS_PREFIX": prefix}
         return
     database_url = request.getfixturevalue("database_url")
     require_postgres(database_url, "SQLite is not a store two server processes would share")

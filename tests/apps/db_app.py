@@ -70,10 +70,6 @@ def create_app() -> Flask:
     def private() -> Any:
         return jsonify(g.session)
 
-    @app.get("/pid")
-    def pid() -> Any:
-        return jsonify(pid=os.getpid())
-
     @app.post("/revoke/<user_id>")
     def revoke(user_id: str) -> Any:
         expected = os.environ.get("REVOKE_TOKEN", "")

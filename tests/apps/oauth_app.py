@@ -30,7 +30,7 @@ from flask_sessionext.adapters import SQLAlchemyAdapter
 from flask_sessionext.providers import OIDC
 from flask_sessionext.token_store import RedisTokenStore
 
-from .serve import main
+from .serve import create_tables, main
 
 
 class Base(DeclarativeBase):
@@ -77,19 +77,8 @@ def create_app() -> Flask:
             return jsonify(None)
         return jsonify(access_token=token.get("access_token"), error=token.get("error"))
 
-    @app.get("/pid")
-    def pid() -> Any:
-        return jsonify(pid=os.getpid())
-
     return app
 
 
-def init(app: Flask) -> None:
-    """Create the tables (the ``database`` store only)."""
-    if "sqlalchemy" in app.extensions:
-        with app.app_context():
-            db.create_all()
-
-
 if __name__ == "__main__":
-    main(create_app, init)
+    main(create_app, create_tables)

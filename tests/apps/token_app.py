@@ -32,7 +32,7 @@ from flask_sessionext.adapters import SQLAlchemyAdapter
 from flask_sessionext.providers import Credentials
 from flask_sessionext.token_store import RedisTokenStore
 
-from .serve import main
+from .serve import create_tables, main
 
 USERS = {"alice": {"id": "1", "name": "Alice", "email": "alice@example.com", "role": "admin"}}
 PASSWORD = "pw"
@@ -99,19 +99,8 @@ def create_app() -> Flask:
         token = get_token()
         return jsonify(session=g.session, sub=token["sub"] if token else None, pid=os.getpid())
 
-    @app.get("/pid")
-    def pid() -> Any:
-        return jsonify(pid=os.getpid())
-
     return app
 
 
-def init(app: Flask) -> None:
-    """Create the tables (the ``database`` store only)."""
-    if "sqlalchemy" in app.extensions:
-        with app.app_context():
-            db.create_all()
-
-
 if __name__ == "__main__":
-    main(create_app, init)
+    main(create_app, create_tables)
