@@ -236,7 +236,8 @@ def flask_jwt_extended() -> Variant:
 def sessionext_app() -> Flask:
     """A flask-sessionext app, JWT strategy, with a credentials provider and ``GET /me``."""
     app = Flask("sessionext")
-    app.config.update(AUTH_SECRET=SECRET, AUTH_URL="http://localhost")
+    # Sign-in throughput is measured from one client: the rate limits would refuse it.
+    app.config.update(AUTH_SECRET=SECRET, AUTH_URL="http://localhost", AUTH_RATE_LIMITS=False)
 
     def authorize(credentials: dict[str, str]) -> dict[str, str] | None:
         if credentials.get("username") == USER["email"] and (
@@ -391,7 +392,12 @@ def sessionext_db_app(url: str, resources: ExitStack | None, seed: bool = True) 
     db = new_db()
     adapter = SQLAlchemyAdapter(db)
     app = Flask("sessionext_db")
-    app.config.update(AUTH_SECRET=SECRET, AUTH_URL="http://localhost", SQLALCHEMY_DATABASE_URI=url)
+    app.config.update(
+        AUTH_SECRET=SECRET,
+        AUTH_URL="http://localhost",
+        AUTH_RATE_LIMITS=False,  # as in sessionext_app: one client signs in as fast as it can
+        SQLALCHEMY_DATABASE_URI=url,
+    )
     db.init_app(app)
     if resources is not None:
         dispose_on_exit(app, db, resources)

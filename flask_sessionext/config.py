@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
 from flask import Flask
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage
+from limits.strategies import RateLimiter
 
 from .errors import ConfigurationError
 from .theme import Theme, load_theme
@@ -37,7 +41,21 @@ DEFAULTS: Mapping[str, Any] = {
     "AUTH_TOKEN_AUDIENCE": None,
     "AUTH_TOKEN_PATHS": {},
     "AUTH_TOKEN_REUSE_GRACE": 10,
+    "AUTH_RATE_LIMITS": {},
+    "AUTH_RATE_LIMIT_STORAGE": "memory://",
 }
+
+#: The default rate limit of each action, per client address unless it says ``per key``.
+RATE_LIMITS: Mapping[str, str] = {
+    "signin": "30/minute",
+    "signin_failed": "10/minute; 10/5 minutes per key",
+    "email": "10/minute; 3/10 minutes per key",
+    "token_login": "30/minute",
+    "token_refresh": "60/minute",
+}
+#: The actions whose requests name an account (the key of ``per key`` limits).
+KEYED_ACTIONS = frozenset({"signin", "signin_failed", "email", "token_login"})
+_PER_KEY = " per key"
 
 TOKEN_PATHS: Mapping[str, str] = {
     "login": "/token/login",
@@ -69,6 +87,33 @@ class AuthConfig:
     pages: Mapping[str, str]
     token_api: TokenAPIConfig | None
     theme: Theme
+    rate_limits: RateLimitConfig | None
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One parsed limit of an action: so many requests per window, per client or per key."""
+
+    item: RateLimitItem
+    per_key: bool
+
+
+class SharedLimiter(Protocol):
+    """What is used of a Flask-Limiter ``Limiter`` whose storage the limits share."""
+
+    enabled: bool
+
+    @property
+    def limiter(self) -> RateLimiter: ...
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """``AUTH_RATE_LIMITS`` parsed (an action left out has no limit) and where counts live:
+    a ``limits`` storage URI or instance, or the app's Flask-Limiter."""
+
+    limits: Mapping[str, tuple[Limit, ...]]
+    storage: str | Storage | SharedLimiter
 
 
 @dataclass(frozen=True)
@@ -129,6 +174,7 @@ def load_config(app: Flask, *, has_adapter: bool) -> AuthConfig:
         pages=_pages(c["AUTH_PAGES"]),
         token_api=_token_api(c) if c["AUTH_TOKEN_API"] else None,
         theme=load_theme(c["AUTH_THEME"]),
+        rate_limits=_rate_limits(c["AUTH_RATE_LIMITS"], c["AUTH_RATE_LIMIT_STORAGE"]),
     )
 
 
@@ -177,6 +223,78 @@ def _flag(key: str, value: str) -> bool:
     raise ConfigurationError(
         f"the environment variable {key} must be true or false, got {value!r}."
     )
+
+
+def _rate_limits(value: object, storage: object) -> RateLimitConfig | None:
+    """``AUTH_RATE_LIMITS`` over :data:`RATE_LIMITS`; ``False`` turns every limit off."""
+    if value is False:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            "AUTH_RATE_LIMITS must be a dict of action to limits (like "
+            "{'signin_failed': '10/minute; 10/5 minutes per key'}), or False to turn them off."
+        )
+    unknown = set(value) - set(RATE_LIMITS)
+    if unknown:
+        raise ConfigurationError(
+            f"AUTH_RATE_LIMITS has unknown actions {sorted(unknown)}; known: {sorted(RATE_LIMITS)}."
+        )
+    merged = {**RATE_LIMITS, **value}
+    limits = {action: _limits(action, text) for action, text in merged.items() if text}
+    return RateLimitConfig(limits=limits, storage=_limit_storage(storage))
+
+
+def _limits(action: str, text: object) -> tuple[Limit, ...]:
+    """``"10/minute; 5/5 minutes per key"``: limits' notation, each part maybe ``per key``."""
+    how = (
+        "write limits like '10/minute' or '5 per 5 minutes', separated by ';', each may end "
+        "with 'per key' (per account instead of per client address), or None for no limit"
+    )
+    if not isinstance(text, str):
+        raise ConfigurationError(f"AUTH_RATE_LIMITS[{action!r}] must be a string; {how}.")
+    parsed = []
+    for part in text.replace(",", ";").split(";"):
+        rule = part.strip()
+        per_key = rule.endswith(_PER_KEY)
+        if per_key and action not in KEYED_ACTIONS:
+            raise ConfigurationError(
+                f"AUTH_RATE_LIMITS[{action!r}]: {action} requests name no account, "
+                f"so 'per key' limits do not apply; keyed actions: {sorted(KEYED_ACTIONS)}."
+            )
+        try:
+            (item,) = parse_many(rule.removesuffix(_PER_KEY).strip())
+        except ValueError:
+            raise ConfigurationError(
+                f"AUTH_RATE_LIMITS[{action!r}] has {rule!r}, which is not a limit; {how}."
+            ) from None
+        parsed.append(Limit(item, per_key))
+    return tuple(parsed)
+
+
+def _limit_storage(value: object) -> str | Storage | SharedLimiter:
+    """A ``limits`` storage URI, a ``limits`` storage, or a Flask-Limiter ``Limiter``."""
+    if isinstance(value, Storage):
+        return value
+    shared = shared_limiter(value)
+    if shared is not None:
+        return shared
+    if not isinstance(value, str) or "://" not in value:
+        raise ConfigurationError(
+            "AUTH_RATE_LIMIT_STORAGE must be a limits storage URI (memory://, redis://host:6379, "
+            "redis+cluster://host:7000, ...), a limits Storage, or a Flask-Limiter Limiter; "
+            f"got a {type(value).__name__}."
+        )
+    return value
+
+
+def shared_limiter(value: object) -> SharedLimiter | None:
+    """``value`` if it is a Flask-Limiter ``Limiter`` (looked up without running its
+    properties, which assert it was initialised), else ``None``."""
+    if inspect.getattr_static(value, "limiter", None) is None:
+        return None
+    if not isinstance(inspect.getattr_static(value, "enabled", None), bool):
+        return None
+    return cast(SharedLimiter, value)
 
 
 def _token_api(c: Mapping[str, Any]) -> TokenAPIConfig:

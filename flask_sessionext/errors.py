@@ -143,6 +143,21 @@ class Verification(AuthError):
     client = True
 
 
+class TooManyRequests(AuthError):
+    """A rate limit of ``action`` refused the request: 429 with ``Retry-After``, the error page
+    shown in place (not a redirect); the limit is logged where it tripped."""
+
+    code = "TooManyRequests"
+    page = "error"
+    status = 429
+    client = True
+
+    def __init__(self, action: str, retry_after: int) -> None:
+        super().__init__()
+        self.action = action
+        self.retry_after = retry_after
+
+
 #: The errors a client may see, by code.
 CLIENT_ERRORS: dict[str, type[AuthError]] = {
     error.code: error
@@ -153,6 +168,7 @@ CLIENT_ERRORS: dict[str, type[AuthError]] = {
         MissingCSRF,
         AccessDenied,
         Verification,
+        TooManyRequests,
     )
 }
 

@@ -61,6 +61,10 @@ ERROR_PAGES = {
         N_("Sign-in unavailable"),
         N_("Sign-in is unavailable right now. Try again in a moment."),
     ),
+    "TooManyRequests": (
+        N_("Too many attempts"),
+        N_("Too many attempts. Wait a few minutes, then try again."),
+    ),
 }
 DEFAULT_ERROR = (N_("Sign-in error"), N_("Unable to sign in."))
 

@@ -12,7 +12,12 @@ from .errors import AuthError, ConfigurationError
 from .logs import logger as logger
 
 #: Status of the error page per code; any other code is shown as ``Configuration``.
-ERROR_STATUS = {"AccessDenied": 403, "Verification": 403, "Configuration": 500}
+ERROR_STATUS = {
+    "AccessDenied": 403,
+    "Verification": 403,
+    "TooManyRequests": 429,
+    "Configuration": 500,
+}
 
 
 def wants_json() -> bool:

@@ -24,6 +24,11 @@ user_created = _signals.signal("user-created")
 account_linked = _signals.signal("account-linked")
 #: ``POST /session`` changed the session. Keyword arguments: ``token``, ``data``.
 session_updated = _signals.signal("session-updated")
+#: A rate limit refused a request (429). Keyword arguments: ``action`` (``"signin_failed"``...),
+#: ``scope`` (``"client"`` or ``"key"``), ``limit`` (like ``"10 per 1 minute"``),
+#: ``retry_after`` (seconds), ``address`` (the client's) and ``key`` (the normalised account
+#: name of a ``per key`` limit, else ``None``).
+rate_limited = _signals.signal("rate-limited")
 
 
 def send(signal: NamedSignal, **kwargs: Any) -> None:

@@ -25,6 +25,7 @@ from .cookies import PLAIN, SECURE, CookieNames, clear_chunked, read_chunked, wr
 from .errors import ConfigurationError, SessionExtError, TokenError
 from .jwt import CLOCK_TOLERANCE, decode, encode
 from .providers.oauth import Client, OAuth2
+from .ratelimit import RateLimits
 from .redirects import callback_url
 from .refresh import Refresher, SharedRefresh
 from .responses import logger
@@ -57,6 +58,7 @@ class AuthState:
     token_store: RefreshTokenStore | None
     refresher: Refresher = field(init=False, repr=False)
     callbacks: Callbacks = field(init=False)
+    rate_limits: RateLimits = field(init=False, repr=False)
     #: The providers whose tokens stay in the session and are refreshed, by id.
     refreshable: Mapping[str, OAuth2] = field(init=False)
     secure: bool | None = field(init=False)
@@ -67,6 +69,7 @@ class AuthState:
         secrets = self.config.secrets
         api = self.config.token_api
         self.access_tokens = AccessTokens(api, self.config.secrets) if api else None
+        self.rate_limits = RateLimits(self.config.rate_limits, secrets[0])
         url, forced = self.config.url, self.config.cookie_secure
         self.secure = forced if forced is not None else url.startswith("https:") if url else None
         self.callbacks = self.ext.callbacks

@@ -20,6 +20,7 @@ from .errors import (
     MissingCSRF,
     SessionExtError,
     StoreError,
+    TooManyRequests,
 )
 from .pages import error_page as render_error
 from .pages import home_url, provider_groups, render_page, signin_error, store_unavailable
@@ -289,7 +290,20 @@ def _private(response: Response) -> Response:
 
 def auth_error(error: AuthError) -> Response:
     """The one place a failed auth action is answered (Auth.js's one ``catch``)."""
+    if isinstance(error, TooManyRequests):
+        return _too_many_requests(error)
     return error_response(error, current_state().config.pages)
+
+
+def _too_many_requests(error: TooManyRequests) -> Response:
+    """429 with ``Retry-After``: JSON as for any auth error (Auth.js's client reads its
+    ``url``), else the error page itself; the request was refused, so there is no redirect."""
+    if wants_json():
+        response = error_response(error, current_state().config.pages)
+    else:
+        response = render_error(error.code, error.status)
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _configuration_error(error: SessionExtError) -> Response:

@@ -49,6 +49,7 @@ def send_link(state: AuthState, provider: Email, email_value: object, next_url: 
     email = _normalized(provider, email_value)
     if email is None:
         return _invalid_email()
+    state.rate_limits.hit("email", email)
     adapter = state.ext.adapter
     origin = state.origin(request)
     elsewhere = signin_redirect(

@@ -25,6 +25,7 @@ from ..responses import invalid_token, logger
 from ..responses import token_error as error
 from ..signals import send, signed_in, signed_out
 from ..state import AuthState
+from .callback import limited_sign_in
 from .signin import default_token
 
 #: Claims issued anew on every access token; never carried over from the stored claims.
@@ -42,7 +43,7 @@ def login(state: AuthState) -> Response:
     if not all(isinstance(v, str) for v in body.values()):
         return error(400, "invalid_request", "every field must be a string")
     try:
-        user, account = provider.sign_in(body)
+        user, account = limited_sign_in(state, "token_login", provider, body)
     except CredentialsSignin as refused:
         return error(401, "CredentialsSignin", f"sign-in failed ({refused.client_code})")
     allowed = state.callbacks.signin.or_none(user=user, account=account, credentials=body)
@@ -69,6 +70,7 @@ def refresh(state: AuthState) -> Response:
     same successor while that is unused; a later one is reuse of a stolen token, and revokes
     the whole family.
     """
+    state.rate_limits.hit("token_refresh")
     body = request.get_json(silent=True)
     value = body.get("refreshToken") if isinstance(body, dict) else None
     if not isinstance(value, str) or not 20 <= len(value) <= 200:

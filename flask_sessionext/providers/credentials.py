@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 from ..errors import AuthError, CredentialsSignin, StoreError, is_store_failure
 from ..i18n import N_
-from ..identity import checked_user
+from ..identity import checked_user, normalize_email
 from ..logs import log_failure
 from ..types import Account, User
 from .base import Provider
@@ -28,7 +29,8 @@ class Credentials(Provider):
 
     ``fields`` describes the inputs of the built-in sign-in form (name → ``label``, HTML
     ``type``, optional ``placeholder`` and ``autocomplete``), as Auth.js's ``credentials`` option
-    does.
+    does. ``key_field`` names the field that says which account signs in, for the ``per key``
+    rate limits (default: the first non-password field).
     """
 
     type: ClassVar[str] = "credentials"
@@ -40,10 +42,21 @@ class Credentials(Provider):
         id: str = "credentials",
         name: str = "Credentials",
         fields: Mapping[str, Mapping[str, str]] = DEFAULT_FIELDS,
+        key_field: str | None = None,
     ) -> None:
         super().__init__(id=id, name=name)
         self.authorize = authorize
         self.fields = fields
+        self.key_field = key_field or next(
+            (name for name, field in fields.items() if field.get("type") != "password"), None
+        )
+
+    def limit_key(self, credentials: Mapping[str, str]) -> str | None:
+        """The account a sign-in names, for rate limits: ``key_field``'s value normalised (an
+        email address as everywhere else, any other name stripped and case-folded)."""
+        value = credentials.get(self.key_field, "") if self.key_field else ""
+        name = normalize_email(value) or unicodedata.normalize("NFKC", value).strip().casefold()
+        return name or None
 
     def autocomplete(self, name: str) -> str:
         """The ``autocomplete`` attribute of field ``name``: as given, else from its type

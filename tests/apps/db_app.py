@@ -5,7 +5,10 @@ Configured by the environment, so several processes can share one database and s
 - ``DATABASE_URL``: the SQLAlchemy URL (required);
 - ``AUTH_SECRET``: the secret every process shares (required);
 - ``REVOKE_TOKEN``: what the ``X-Test-Revoke`` header of ``POST /revoke/<user_id>`` must be
-  (without it, the route refuses everything).
+  (without it, the route refuses everything);
+- ``RATE_LIMIT_PREFIX``: count rate limits in Redis (``REDIS_URL``, default
+  ``redis://127.0.0.1:6379/0``) under this key prefix, and take the client address from
+  ``X-Forwarded-For`` (``ProxyFix``, as behind one proxy); without it, limits count in memory.
 
 ``python -m tests.apps.db_app init`` creates the tables and the users ``ann@example.com``
 (id ``u1``) and ``ben@example.com`` (``u2``), password ``pw``, then exits.
@@ -21,7 +24,9 @@ from typing import Any
 
 from flask import Flask, abort, g, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
+from limits.storage import RedisStorage
 from sqlalchemy.orm import DeclarativeBase
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_sessionext import AuthExt, login_required
 from flask_sessionext.adapters import SQLAlchemyAdapter
@@ -62,6 +67,11 @@ def create_app() -> Flask:
         AUTH_SESSION_STRATEGY="database",
         AUTH_TRUST_HOST=True,  # every process answers on its own port
     )
+    prefix = os.environ.get("RATE_LIMIT_PREFIX")
+    if prefix:
+        url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        app.config["AUTH_RATE_LIMIT_STORAGE"] = RedisStorage(url, key_prefix=prefix)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
     db.init_app(app)
     auth.init_app(app)
 
