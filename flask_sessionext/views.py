@@ -297,9 +297,10 @@ def auth_error(error: AuthError) -> Response:
 
 def _too_many_requests(error: TooManyRequests) -> Response:
     """429 with ``Retry-After``: JSON as for any auth error (Auth.js's client reads its
-    ``url``), else the error page itself; the request was refused, so there is no redirect."""
+    ``url``; 429, not its usual 200), else the error page itself, not a redirect."""
     if wants_json():
         response = error_response(error, current_state().config.pages)
+        response.status_code = error.status
     else:
         response = render_error(error.code, error.status)
     response.headers["Retry-After"] = str(error.retry_after)
