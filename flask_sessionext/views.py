@@ -289,10 +289,19 @@ def _private(response: Response) -> Response:
 
 
 def auth_error(error: AuthError) -> Response:
-    """The one place a failed auth action is answered (Auth.js's one ``catch``)."""
+    """The one place a failed auth action is answered (Auth.js's one ``catch``).
+
+    A browser sent back to the sign-in page keeps ``callbackUrl``, so a retry after a wrong
+    password still lands where the user was going (JSON clients get Auth.js's exact answer).
+    """
     if isinstance(error, TooManyRequests):
         return _too_many_requests(error)
-    return error_response(error, current_state().config.pages)
+    state = current_state()
+    if error.page == "signin" and "callbackUrl" not in error.params and not wants_json():
+        wanted = request.values.get("callbackUrl") if request.method in ("GET", "POST") else None
+        if wanted:
+            error.params["callbackUrl"] = state.next_url(wanted, request)
+    return error_response(error, state.config.pages)
 
 
 def _too_many_requests(error: TooManyRequests) -> Response:

@@ -275,3 +275,30 @@ def test_login_required_with_a_check_still_sends_signed_out_users_to_sign_in() -
     response = admin_app().test_client().get("/admin")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/api/auth/signin?callbackUrl=")
+
+
+def test_a_wrong_password_keeps_where_the_user_was_going(client: FlaskClient) -> None:
+    refused = sign_in(client, password="wrong", callbackUrl="/private?tab=2")
+    location = refused.headers["Location"]
+    assert location.startswith("/api/auth/signin?error=CredentialsSignin&code=credentials")
+    page = client.get(location).get_data(as_text=True)
+    assert 'value="http://localhost/private?tab=2"' in page
+    retry = client.post(
+        "/api/auth/callback/credentials",
+        data={
+            "csrfToken": csrf_token(client),
+            "username": "alice",
+            "password": "pw",
+            "callbackUrl": "http://localhost/private?tab=2",
+        },
+    )
+    assert retry.headers["Location"] == "http://localhost/private?tab=2"
+
+
+def test_a_custom_sign_in_page_gets_the_error_and_the_callback_url() -> None:
+    client = build_app(AUTH_PAGES={"signin": "/login"}).test_client()
+    refused = sign_in(client, password="wrong", callbackUrl="/private")
+    assert refused.headers["Location"] == (
+        "/login?error=CredentialsSignin&code=credentials"
+        "&callbackUrl=http%3A%2F%2Flocalhost%2Fprivate"
+    )
