@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, cast, overload
 
-from flask import Flask, Request, g, has_request_context
+from flask import Flask, Request, current_app, g, has_request_context
 from flask.ctx import _AppCtxGlobals
 from typing_extensions import TypeVar
 from werkzeug.wrappers import Response
@@ -97,7 +97,13 @@ class AuthExt(Generic[SessionT]):
         app.extensions["sessionext"] = AuthState(self, config, clients, self._token_store(config))
         for provider in self.providers.values():
             provider.init_app(app, self.adapter)
-        app.register_blueprint(make_blueprint(config), url_prefix=config.base_path)
+        blueprint = make_blueprint(config)
+        app.register_blueprint(blueprint, url_prefix=config.base_path)
+        # Flask-WTF's CSRFProtect would demand its own token on the auth routes, which check
+        # Auth.js's double-submit token themselves (initialised later, see docs/pages.rst).
+        exempt = getattr(app.extensions.get("csrf"), "exempt", None)
+        if exempt is not None:
+            exempt(blueprint)
         app.cli.add_command(auth_cli)
         app.app_ctx_globals_class = _lazy_session_globals(app.app_ctx_globals_class)
         app.after_request(_after_request)
@@ -245,7 +251,12 @@ def _after_request(response: Response) -> Response:
 
 
 def _template_context() -> dict[str, Any]:
-    return {"session_data": g.session, "csrf_token": csrf_token}
+    """``session_data`` and ``auth_csrf_token()`` in every template; ``csrf_token()`` too,
+    unless another extension (Flask-WTF) already owns that name."""
+    context = {"session_data": g.session, "auth_csrf_token": csrf_token}
+    if "csrf_token" not in current_app.jinja_env.globals:
+        context["csrf_token"] = csrf_token
+    return context
 
 
 @overload
