@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -17,6 +16,7 @@ from limits.storage import Storage
 from limits.strategies import RateLimiter
 
 from .errors import ConfigurationError
+from .logs import logger
 from .theme import Theme, load_theme
 
 #: Where the session lives: an encrypted cookie, or a database row behind an opaque cookie.
@@ -205,7 +205,7 @@ def _development_secret(app: Flask) -> str:
         pass  # made by an earlier run, or by the reloader's other process just now
     with open(path) as file:
         value = file.read().strip()
-    logging.getLogger("flask_sessionext").warning(
+    logger.warning(
         "AUTH_SECRET is not set: debug mode uses the development secret in %s. Never use it "
         "in production; set AUTH_SECRET (`flask auth secret` makes one).",
         path,

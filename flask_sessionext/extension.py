@@ -24,6 +24,7 @@ from .cli import auth_cli
 from .config import AuthConfig, load_config
 from .csrf import csrf_token
 from .errors import AuthError, BearerRejected, ConfigurationError, StoreError
+from .logs import logger
 from .pages import store_unavailable
 from .providers.base import Provider
 from .providers.credentials import Credentials
@@ -106,6 +107,7 @@ class AuthExt(Generic[SessionT]):
             exempt(blueprint)
         app.cli.add_command(auth_cli)
         app.app_ctx_globals_class = _lazy_session_globals(app.app_ctx_globals_class)
+        app.before_request(_keep_lazy_globals)
         app.after_request(_after_request)
         app.register_error_handler(StoreError, store_unavailable)
         app.register_error_handler(BearerRejected, invalid_token)
@@ -241,6 +243,24 @@ def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
             return value
 
     return SessionGlobals
+
+
+def _keep_lazy_globals() -> None:
+    """On the first request only: if the app set its own ``app_ctx_globals_class`` after
+    ``init_app``, wrap that one too (and this request's ``g``), so ``g.session`` still works."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # A new list: Flask is iterating the old one right now; this hook never runs again.
+    hooks = app.before_request_funcs
+    hooks[None] = [hook for hook in hooks.get(None, ()) if hook is not _keep_lazy_globals]
+    if getattr(app.app_ctx_globals_class, "_sessionext_lazy", False):
+        return
+    logger.warning(
+        "flask-sessionext: app.app_ctx_globals_class was replaced after init_app; wrapping "
+        "%s so g.session keeps working. Set it before init_app to silence this.",
+        app.app_ctx_globals_class.__qualname__,
+    )
+    app.app_ctx_globals_class = _lazy_session_globals(app.app_ctx_globals_class)
+    g._get_current_object().__class__ = app.app_ctx_globals_class
 
 
 def _after_request(response: Response) -> Response:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Flask, g, render_template_string
+import pytest
+from flask import Flask, g, jsonify, render_template_string
 from flask.ctx import _AppCtxGlobals
 
 from flask_sessionext import AuthExt
@@ -122,6 +123,27 @@ def test_jwt_callback_changing_the_token_reissues_it() -> None:
     client.get("/private")
     claims: dict[str, Any] = dict(decode(session_cookie(client) or "", secret=SECRET, salt=SALT))
     assert claims["seen"] == 2  # sign-in, then the read that changed it
+
+
+def test_a_g_class_set_after_init_app_is_wrapped_at_the_first_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class MyGlobals(_AppCtxGlobals):
+        def hello(self) -> str:
+            return "hi"
+
+    app = build_app()
+    app.app_ctx_globals_class = MyGlobals  # after init_app: g.session would be lost
+
+    @app.get("/both")
+    def both() -> Any:
+        return jsonify(hello=g.hello(), signed_in=g.session is not None)
+
+    client = app.test_client()
+    sign_in(client)
+    assert client.get("/both").get_json() == {"hello": "hi", "signed_in": True}
+    assert client.get("/private").status_code == 200
+    assert "MyGlobals" in caplog.text and "before init_app" in caplog.text
 
 
 def test_the_apps_own_g_class_is_kept() -> None:
