@@ -175,6 +175,15 @@ def test_an_error_answer_never_signs_in_even_with_a_code(fake: FakeOP) -> None:
     assert_refused(client, finish(client, state, extra="&error=server_error"))
 
 
+def test_a_callback_without_state_or_code_is_refused(fake: FakeOP) -> None:
+    """Each parameter left out of an otherwise valid callback: a clean refusal, never a 500."""
+    for query in ("code=c0de", "state={state}"):
+        client = twin_client(fake)
+        state = begin(fake, client)["state"]
+        response = client.get(f"/api/auth/callback/fake?{query.format(state=quote(state))}")
+        assert_refused(client, response)
+
+
 def test_a_form_post_callback_reads_the_form(fake: FakeOP) -> None:
     """``response_mode=form_post``: the provider POSTs code and state; the form is what counts."""
     client = twin_client(fake)
