@@ -27,6 +27,7 @@ class CookieNames:
     pkce: str
     nonce: str
     email_check: str
+    challenge: str
     secure: bool
 
     @classmethod
@@ -41,6 +42,7 @@ class CookieNames:
             pkce=f"{prefix}authjs.pkce.code_verifier",
             nonce=f"{prefix}authjs.nonce",
             email_check=f"{prefix}authjs.email-check",
+            challenge=f"{prefix}authjs.challenge",
             secure=secure,
         )
 

@@ -158,6 +158,15 @@ class TooManyRequests(AuthError):
         self.retry_after = retry_after
 
 
+class WebAuthnVerificationError(AuthError):
+    """A passkey answer that could not be verified (challenge, origin, signature, counter)."""
+
+    code = "WebAuthnVerificationError"
+    page = "signin"
+    status = 400
+    client = True
+
+
 #: The errors a client may see, by code.
 CLIENT_ERRORS: dict[str, type[AuthError]] = {
     error.code: error
@@ -169,6 +178,7 @@ CLIENT_ERRORS: dict[str, type[AuthError]] = {
         AccessDenied,
         Verification,
         TooManyRequests,
+        WebAuthnVerificationError,
     )
 }
 

@@ -20,7 +20,7 @@ from .responses import absolute, page_url, returns_redirect, wants_json
 from .theme import Theme, load_theme
 
 #: Provider types with a form of their own on the sign-in page; the others are buttons.
-FORM_TYPES = frozenset({"credentials", "email"})
+FORM_TYPES = frozenset({"credentials", "email", "webauthn"})
 
 DEFAULT_THEME = load_theme({})
 
@@ -38,6 +38,7 @@ SIGNIN_MESSAGES = {
     "EmailSignin": N_("The email could not be sent. Try again."),
     "SessionRequired": N_("Sign in to see this page."),
     "MissingCSRF": N_("The form expired. Try again."),
+    "WebAuthnVerificationError": N_("The passkey could not be verified. Try again."),
 }
 #: The error page's heading and message for each Auth.js error code it shows.
 ERROR_PAGES = {

@@ -34,7 +34,7 @@ class Account(TypedDict, total=False):
     """How the user signed in: the provider and, for OAuth, its tokens."""
 
     provider: str
-    type: Literal["credentials", "oauth", "oidc", "email"]
+    type: Literal["credentials", "oauth", "oidc", "email", "webauthn"]
     providerAccountId: str
     access_token: str
     refresh_token: str

@@ -28,6 +28,7 @@ from .providers.base import Provider
 from .providers.credentials import Credentials
 from .providers.email import Email
 from .providers.oauth import OAuth2
+from .providers.passkey import Passkey
 from .responses import (
     ERROR_STATUS,
     error_response,
@@ -48,6 +49,7 @@ def make_blueprint(config: AuthConfig) -> Blueprint:
     bp.add_url_rule("/session", "session", get_session)
     bp.add_url_rule("/session", "update_session", update_session, methods=["POST"])
     bp.add_url_rule("/signin", "signin", signin_page)
+    bp.add_url_rule("/webauthn-options/<provider_id>", "webauthn_options", webauthn_options)
     bp.add_url_rule("/signin/<provider_id>", "signin_provider", signin, methods=["POST"])
     bp.add_url_rule("/callback/<provider_id>", "callback", callback, methods=["GET", "POST"])
     bp.add_url_rule("/signout", "signout", signout_page)
@@ -151,7 +153,24 @@ def callback(provider_id: str) -> Response:
         if request.method != "GET":  # HEAD too: a link scanner's HEAD must not use the link
             abort(405, valid_methods=["GET"])
         return email_signin.verify_link(state, provider)
+    if isinstance(provider, Passkey):
+        if request.method != "POST":
+            abort(405, valid_methods=["POST"])
+        from .actions import passkey  # needs the optional webauthn package: see Passkey.init_app
+
+        return passkey.callback(state, provider)
     abort(404)
+
+
+def webauthn_options(provider_id: str) -> Response:
+    """The WebAuthn options (and a fresh challenge) for ``?action=register|authenticate``."""
+    state = current_state()
+    provider = _provider(state, provider_id)
+    if not isinstance(provider, Passkey):
+        abort(404)
+    from .actions import passkey  # needs the optional webauthn package: see Passkey.init_app
+
+    return passkey.options(state, provider)
 
 
 def signout_page() -> Response:
@@ -222,7 +241,7 @@ def jwks() -> Response:
 
 
 #: Routes whose POST changes state, so it must carry the CSRF token (besides ``signin_provider``
-#: and the credentials ``callback``, which depend on the provider).
+#: and the credentials and passkey ``callback``, which depend on the provider).
 CSRF_ROUTES = frozenset({"sessionext.signout_post", "sessionext.update_session"})
 
 
@@ -250,7 +269,9 @@ def _needs_csrf(state: AuthState) -> bool:
     provider = state.ext.providers.get(provider_id) if isinstance(provider_id, str) else None
     if request.endpoint == "sessionext.signin_provider":
         return provider is not None
-    return request.endpoint == "sessionext.callback" and isinstance(provider, Credentials)
+    return request.endpoint == "sessionext.callback" and isinstance(
+        provider, (Credentials, Passkey)
+    )
 
 
 def _provider(state: AuthState, provider_id: str) -> Provider:

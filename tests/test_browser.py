@@ -47,11 +47,17 @@ def require_browser() -> str:
     return node
 
 
-def load_example(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> ModuleType:
-    """Import examples/oidc/app.py afresh with ``env`` set (its module-level app reads it)."""
+def load_example(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    path: Path = EXAMPLE,
+    module_name: str = "oidc_example",
+) -> ModuleType:
+    """Import an example's app.py (examples/oidc by default) afresh with ``env`` set (its
+    module-level app reads it)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("oidc_example", EXAMPLE)
+    spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
@@ -23,6 +23,9 @@ from ..types import JWT, Account, Profile, User
 from .accounts import email_user, oauth_user
 from .session import session_token_hash
 
+#: A flow's own way to store the user (passkeys): the stored user, and whether it is new.
+StoreUser = Callable[[], tuple[Mapping[str, Any], bool]]
+
 
 def complete_signin(
     state: AuthState,
@@ -35,10 +38,13 @@ def complete_signin(
     next_url: object = None,
     token_claims: Mapping[str, Any] | None = None,
     verified_email: str | None = None,
+    store: StoreUser | None = None,
 ) -> Response:
     """Sign ``user`` in: ``signIn``, linking, the session, the redirect.
 
-    With an adapter, the user is the stored one (linked or created, see :mod:`.accounts`).
+    With an adapter, the user is the stored one (linked or created, see :mod:`.accounts`), or
+    what ``store()`` returns with whether it is new, for a flow that stores it itself
+    (passkeys); either runs once the ``signIn`` callback allowed the sign-in.
     ``token_claims`` are added to the default token before the ``jwt`` callback sees it
     (the provider tokens of a provider with ``refresh=True``); ``verified_email`` is the
     address an OAuth provider asserts as verified. A user without a valid id (from the
@@ -55,7 +61,9 @@ def complete_signin(
     )
     if elsewhere is not None:
         return go_to(elsewhere)
-    started = start_session(state, user, account, provider, profile, token_claims, verified_email)
+    started = start_session(
+        state, user, account, provider, profile, token_claims, verified_email, store
+    )
     response = go_to(state.next_url(next_url, request))
     names = state.cookie_names(request)
     if started.opaque is not None:
@@ -102,6 +110,7 @@ def start_session(
     profile: Profile | None = None,
     token_claims: Mapping[str, Any] | None = None,
     verified_email: str | None = None,
+    store: StoreUser | None = None,
 ) -> Started:
     """After the ``signIn`` callback allowed it: link or look up the stored user, then run the
     ``jwt`` callback (JWT strategy) or create the session row (database strategy).
@@ -109,7 +118,12 @@ def start_session(
     adapter = state.ext.adapter
     is_new_user: bool | None = None
     if adapter is not None:
-        stored, is_new_user = _stored_user(state, adapter, provider, user, account, verified_email)
+        if store is not None:
+            stored, is_new_user = store()
+        else:
+            stored, is_new_user = _stored_user(
+                state, adapter, provider, user, account, verified_email
+            )
         user = checked_user(stored, "the adapter")
     if state.config.strategy == "database":
         raw = _new_stored_session(state, state.session_adapter, user["id"])

@@ -1,9 +1,10 @@
-"""Storage for database sessions, email sign-in and account linking."""
+"""Storage for database sessions, email sign-in, account linking and passkeys."""
 
 from .memory import MemoryAdapter
-from .protocol import Adapter, StoredSession
+from .protocol import Adapter, AuthenticatorStore, StoredAuthenticator, StoredSession
 from .sqlalchemy import (
     AccountMixin,
+    AuthenticatorMixin,
     RefreshTokenMixin,
     SessionMixin,
     SQLAlchemyAdapter,
@@ -14,10 +15,13 @@ from .sqlalchemy import (
 __all__ = [
     "AccountMixin",
     "Adapter",
+    "AuthenticatorMixin",
+    "AuthenticatorStore",
     "MemoryAdapter",
     "RefreshTokenMixin",
     "SQLAlchemyAdapter",
     "SessionMixin",
+    "StoredAuthenticator",
     "StoredSession",
     "UserMixin",
     "VerificationTokenMixin",

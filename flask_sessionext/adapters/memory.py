@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from ..errors import StoreConflict
 from ..identity import normalize_email
 from ..token_store import RefreshRecord
-from .protocol import StoredSession, email_column
+from .protocol import StoredAuthenticator, StoredSession, email_column
 
 USER_FIELDS = ("id", "name", "email", "email_verified", "image")
 
@@ -26,6 +27,7 @@ class MemoryAdapter:
         self.sessions: dict[str, tuple[str, datetime]] = {}
         self.tokens: dict[tuple[str, str], datetime] = {}
         self.refresh_tokens: dict[str, tuple[RefreshRecord, datetime | None]] = {}
+        self.authenticators: dict[str, StoredAuthenticator] = {}
 
     def create_user(self, user: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -169,3 +171,29 @@ class MemoryAdapter:
                 for key in keys:
                     del store[key]
         return {name: len(keys) for name, (_, keys) in doomed.items()}
+
+    def create_authenticator(self, authenticator: StoredAuthenticator) -> None:
+        with self._lock:
+            if authenticator.user_id not in self.users:
+                raise StoreConflict("create_authenticator: the user does not exist")
+            if authenticator.credential_id in self.authenticators:
+                raise StoreConflict("create_authenticator: credential id taken")
+            self.authenticators[authenticator.credential_id] = authenticator
+
+    def get_authenticator(self, credential_id: str) -> StoredAuthenticator | None:
+        return self.authenticators.get(credential_id)
+
+    def list_authenticators(self, user_id: str) -> list[StoredAuthenticator]:
+        return [a for a in self.authenticators.values() if a.user_id == user_id]
+
+    def update_authenticator_counter(
+        self, credential_id: str, expected: int, counter: int, backed_up: bool
+    ) -> bool:
+        with self._lock:
+            found = self.authenticators.get(credential_id)
+            if found is None or found.counter != expected:
+                return False
+            self.authenticators[credential_id] = replace(
+                found, counter=counter, backed_up=backed_up
+            )
+            return True

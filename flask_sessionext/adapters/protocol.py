@@ -36,6 +36,44 @@ def email_column(value: object) -> str | None:
     return email
 
 
+@dataclass(frozen=True)
+class StoredAuthenticator:
+    """A passkey: Auth.js's ``Authenticator`` model, in Python names.
+
+    ``credential_id`` is the credential's id in base64url (as the browser sends it),
+    ``public_key`` its COSE public key, ``counter`` the last sign count, ``transports`` what
+    the browser reported (``internal``, ``hybrid``, ``usb``...), ``backed_up`` whether it is
+    synced (a multi-device passkey).
+    """
+
+    credential_id: str
+    user_id: str
+    public_key: bytes
+    counter: int
+    transports: tuple[str, ...]
+    backed_up: bool
+    device_type: str
+
+
+class AuthenticatorStore(Protocol):
+    """What an adapter offers to keep passkeys (``providers.Passkey``)."""
+
+    def create_authenticator(self, authenticator: StoredAuthenticator) -> None:
+        """Store a new passkey; raise ``StoreConflict`` when its credential id is taken."""
+
+    def get_authenticator(self, credential_id: str) -> StoredAuthenticator | None:
+        """The passkey with this credential id."""
+
+    def list_authenticators(self, user_id: str) -> list[StoredAuthenticator]:
+        """Every passkey of the user."""
+
+    def update_authenticator_counter(
+        self, credential_id: str, expected: int, counter: int, backed_up: bool
+    ) -> bool:
+        """Set the sign count from ``expected`` to ``counter``, atomically; ``False`` when the
+        stored count was no longer ``expected`` (another sign-in used it meanwhile)."""
+
+
 class Adapter(Protocol):
     """Storage for the ``database`` session strategy, email sign-in and account linking.
 

@@ -26,9 +26,12 @@ from typing import Any, ParamSpec, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -49,7 +52,7 @@ from ..identity import normalize_email
 from ..logs import logger
 from ..token_store import RefreshRecord
 from . import shared_state
-from .protocol import StoredSession, email_column
+from .protocol import StoredAuthenticator, StoredSession, email_column
 from .shared_state import SharedStateMixin
 
 P = ParamSpec("P")
@@ -140,6 +143,21 @@ class RefreshTokenMixin:
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class AuthenticatorMixin:
+    """Columns of the ``authenticators`` table: one row per passkey (Auth.js's
+    ``Authenticator``); ``transports`` is comma-separated, as in Auth.js."""
+
+    __tablename__ = "authenticators"
+
+    credential_id: Mapped[str] = mapped_column(String(1366), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    counter: Mapped[int] = mapped_column(BigInteger)
+    credential_device_type: Mapped[str] = mapped_column(String(32))
+    credential_backed_up: Mapped[bool] = mapped_column(Boolean)
+    transports: Mapped[str | None] = mapped_column(String(255))
+
+
 ACCOUNT_FIELDS = {
     "type": "type",
     "provider": "provider",
@@ -177,6 +195,7 @@ class SQLAlchemyAdapter:
         refresh_token_model: type[Any] | None = None,
         shared_state_model: type[Any] | None = None,
         prepared_statements: bool = False,
+        authenticator_model: type[Any] | None = None,
     ) -> None:
         self.db = db
         self.prepared_statements = prepared_statements
@@ -201,6 +220,10 @@ class SQLAlchemyAdapter:
         )
         self._refresh: Table = self.RefreshToken.__table__
         self._shared: Table = self.SharedState.__table__
+        self.Authenticator: type[Any] = authenticator_model or type(
+            "Authenticator", (AuthenticatorMixin, model), {"__module__": __name__}
+        )
+        self._authenticators: Table = self.Authenticator.__table__
         users: Table = self.User.__table__
         sessions: Table = self.Session.__table__
         self._users, self._sessions = users, sessions
@@ -499,6 +522,60 @@ class SQLAlchemyAdapter:
                 name: conn.execute(delete(table).where(table.c.expires <= now)).rowcount
                 for name, table in tables.items()
             }
+
+    @_store
+    def create_authenticator(self, authenticator: StoredAuthenticator) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(self._authenticators).values(
+                    credential_id=authenticator.credential_id,
+                    user_id=authenticator.user_id,
+                    credential_public_key=authenticator.public_key,
+                    counter=authenticator.counter,
+                    credential_device_type=authenticator.device_type,
+                    credential_backed_up=authenticator.backed_up,
+                    transports=",".join(authenticator.transports) or None,
+                )
+            )
+
+    @_store
+    def get_authenticator(self, credential_id: str) -> StoredAuthenticator | None:
+        table = self._authenticators
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.credential_id == credential_id)).first()
+        return _authenticator(row) if row else None
+
+    @_store
+    def list_authenticators(self, user_id: str) -> list[StoredAuthenticator]:
+        table = self._authenticators
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table).where(table.c.user_id == user_id)).all()
+        return [_authenticator(row) for row in rows]
+
+    @_store
+    def update_authenticator_counter(
+        self, credential_id: str, expected: int, counter: int, backed_up: bool
+    ) -> bool:
+        table = self._authenticators
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(table)
+                .where(table.c.credential_id == credential_id, table.c.counter == expected)
+                .values(counter=counter, credential_backed_up=backed_up)
+            )
+        return changed.rowcount == 1
+
+
+def _authenticator(row: Any) -> StoredAuthenticator:
+    return StoredAuthenticator(
+        credential_id=row.credential_id,
+        user_id=row.user_id,
+        public_key=bytes(row.credential_public_key),
+        counter=row.counter,
+        transports=tuple(t for t in (row.transports or "").split(",") if t),
+        backed_up=bool(row.credential_backed_up),
+        device_type=row.credential_device_type,
+    )
 
 
 def _prepare_threshold(driver: Any) -> int | None:
