@@ -347,7 +347,7 @@ def test_a_passkey_registers_once() -> None:
     client = app.test_client()
     give_challenge(client, signup_challenge(user={"id": "another", "name": None, "email": None}))
     assert refused(answer(client, "register"))
-    assert len(adapter.authenticators) == 1
+    assert len(adapter.authenticators) == 1 and list(adapter.users) == [USER_ID]
 
 
 def test_options() -> None:

@@ -256,6 +256,8 @@ def _register(
 
     def store_user() -> tuple[dict[str, Any], bool]:
         adapter = _adapter(state)
+        if _store(state).get_authenticator(authenticator.credential_id) is not None:
+            raise WebAuthnVerificationError("this passkey is registered already")
         if new:
             stored = adapter.create_user({"id": user["id"], "name": user["name"]})
             send(user_created, user=stored)
