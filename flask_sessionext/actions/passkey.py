@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response
 
 from ..adapters.protocol import Adapter, AuthenticatorStore, StoredAuthenticator
 from ..errors import StoreConflict, WebAuthnVerificationError
-from ..providers.email import normalize_email
+from ..identity import normalize_email
 from ..providers.passkey import Passkey
 from ..responses import logger
 from ..signals import send, user_created
