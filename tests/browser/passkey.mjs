@@ -41,8 +41,9 @@ let step = 'launch';
 let browser;
 let page;
 
-async function session(origin) {
-  return page.evaluate(async (u) => (await fetch(u)).json(), new URL('/api/auth/session', origin).href);
+// The session as the current page's origin sees it (cookies do not depend on the port).
+async function session() {
+  return page.evaluate(async () => (await fetch('/api/auth/session')).json());
 }
 
 // The body of the next POST to the passkey callback, and the challenge cookie it carried.
@@ -64,7 +65,7 @@ async function signOut(origin) {
   await page.goto(new URL('/api/auth/signout', origin).href);
   await page.locator('form button[type="submit"]').click();
   await page.waitForURL((u) => !u.pathname.endsWith('/signout'));
-  if ((await session(origin)) !== null) throw new Error('still signed in after signing out');
+  if ((await session()) !== null) throw new Error('still signed in after signing out');
 }
 
 async function clickPasskey(origin, label) {
@@ -76,7 +77,7 @@ async function replay(body) {
   return page.evaluate(async (b) => {
     const r = await fetch('/api/auth/callback/passkey', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-Auth-Return-Redirect': '1' },
+      headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(b),
     });
     return { status: r.status, body: await r.json() };
@@ -115,7 +116,7 @@ try {
   await page.getByRole('button', { name: 'Create an account with a passkey' }).click();
   result.recorded.register = (await registered).body;
   await page.waitForURL((u) => u.origin === app.origin && u.pathname === '/');
-  result.steps.register = { greeting: (await page.locator('#greeting').innerText()).trim(), session: await session(app) };
+  result.steps.register = { greeting: (await page.locator('#greeting').innerText()).trim(), session: await session() };
   const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   result.steps.register.credentials = credentials.map((c) => ({ isResidentCredential: c.isResidentCredential, signCount: c.signCount, rpId: c.rpId }));
 
@@ -128,20 +129,20 @@ try {
   const signIn = await signedIn;
   result.recorded.authenticate = signIn.body;
   await page.waitForURL((u) => u.origin === app.origin && u.pathname === '/');
-  result.steps.signIn = { greeting: (await page.locator('#greeting').innerText()).trim(), session: await session(app) };
+  result.steps.signIn = { greeting: (await page.locator('#greeting').innerText()).trim(), session: await session() };
 
   step = 'replay';
   await signOut(app);
   const asIs = await replay(signIn.body);
-  const afterAsIs = await session(app);
+  const afterAsIs = await session();
   await context.addCookies([{ name: 'authjs.challenge', value: signIn.challengeCookie, url: app.origin, httpOnly: true, sameSite: 'Lax' }]);
   const withCookie = await replay(signIn.body);
-  result.steps.replay = { asIs, afterAsIs, withCookie, afterWithCookie: await session(app) };
+  result.steps.replay = { asIs, afterAsIs, withCookie, afterWithCookie: await session() };
 
   step = 'wrong-origin';
   await clickPasskey(other, 'Sign in with Passkey');
   await page.waitForURL((u) => u.searchParams.get('error') !== null);
-  result.steps.wrongOrigin = { url: page.url(), session: await session(other), alert: (await page.locator('p.alert').first().innerText()).trim() };
+  result.steps.wrongOrigin = { url: page.url(), session: await session(), alert: (await page.locator('p.alert').first().innerText()).trim() };
 
   step = 'account';
   await clickPasskey(app, 'Sign in with Passkey');
