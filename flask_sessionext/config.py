@@ -52,6 +52,7 @@ RATE_LIMITS: Mapping[str, str] = {
     "email": "10/minute; 3/10 minutes per key",
     "token_login": "30/minute",
     "token_refresh": "60/minute",
+    "passkey": "30/minute",
 }
 #: The actions whose requests name an account (the key of ``per key`` limits).
 KEYED_ACTIONS = frozenset({"signin", "signin_failed", "email", "token_login"})

@@ -482,3 +482,14 @@ def test_apps_without_passkeys_never_import_webauthn() -> None:
     )
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)
+
+
+def test_passkey_routes_are_rate_limited() -> None:
+    app, _ = memory_app(AUTH_RATE_LIMITS={"passkey": "2/minute"})
+    client = app.test_client()
+    url = "/api/auth/webauthn-options/passkey"
+    assert [client.get(url).status_code for _ in range(2)] == [200, 200]
+    assert client.get(url).status_code == 429
+    give_challenge(client, signup_challenge())
+    assert answer(client, "register").status_code == 429  # the same budget
+    assert client.get_cookie(CHALLENGE_COOKIE) is not None  # refused before it was read

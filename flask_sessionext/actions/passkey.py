@@ -61,6 +61,7 @@ _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 def options(state: AuthState, provider: Passkey) -> Response:
     """The options for ``navigator.credentials.create()`` or ``.get()``, as Auth.js sends them:
     ``{"action": ..., "options": ...}``; the challenge goes into its check cookie."""
+    state.rate_limits.hit("passkey")
     adapter = _adapter(state)
     action = request.args.get("action") or (
         "register" if signed_in_user_id() is not None else "authenticate"
@@ -86,6 +87,7 @@ def options(state: AuthState, provider: Passkey) -> Response:
 
 def callback(state: AuthState, provider: Passkey) -> Response:
     """Verify the browser's answer to the challenge (once) and sign the user in."""
+    state.rate_limits.hit("passkey")
     body = form_body()  # its CSRF token was checked before the flow (views._check_csrf)
     name = state.cookie_names(request).challenge
     kept = read_check(state, name, provider=provider.id)
