@@ -175,6 +175,32 @@ def test_an_error_answer_never_signs_in_even_with_a_code(fake: FakeOP) -> None:
     assert_refused(client, finish(client, state, extra="&error=server_error"))
 
 
+def test_check_cookies_are_secure_on_https_short_lived_and_expired_once_used(
+    fake: FakeOP,
+) -> None:
+    client = twin_client(fake)
+    https = "https://localhost"
+    csrf = client.get("/api/auth/csrf", base_url=https).get_json()["csrfToken"]
+    data = {"csrfToken": csrf, "callbackUrl": "/done"}
+    started = client.post("/api/auth/signin/fake", data=data, base_url=https)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(started.headers["Location"]).query).items()}
+    answer = tokens(fake.id_token(query["nonce"]))
+    fake.token = lambda: answer
+    names = {f"__Secure-{name}" for name in COOKIES.values()}
+    set_cookies = {h.split("=")[0]: h for h in started.headers.getlist("Set-Cookie")}
+    assert names <= set(set_cookies)
+    for name in names:
+        attributes = set_cookies[name].split("; ")
+        assert {"Secure", "HttpOnly", "SameSite=Lax", "Max-Age=900", "Path=/"} <= set(attributes)
+    done = client.get(
+        f"/api/auth/callback/fake?code=c0de&state={quote(query['state'])}", base_url=https
+    )
+    assert done.headers["Location"] == f"{https}/done"
+    expired = {h.split("=")[0]: h for h in done.headers.getlist("Set-Cookie") if "Max-Age=0" in h}
+    assert names <= set(expired)
+    assert all("Secure" in expired[name].split("; ") for name in names)
+
+
 def test_a_callback_without_state_or_code_is_refused(fake: FakeOP) -> None:
     """Each parameter left out of an otherwise valid callback: a clean refusal, never a 500."""
     for query in ("code=c0de", "state={state}"):
