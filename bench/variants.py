@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from flask import Flask, abort, g, request, session
 from flask.testing import FlaskClient
 from flask_jwt_extended import (
@@ -44,6 +45,7 @@ from flask_sessionext import AuthExt, login_required
 from flask_sessionext.adapters import SQLAlchemyAdapter
 from flask_sessionext.jwt import derive_key, encode
 from flask_sessionext.providers import Credentials
+from flask_sessionext.token_store import RedisTokenStore
 
 Environ = dict[str, Any]
 WSGIApp = Callable[..., Any]
@@ -57,6 +59,8 @@ SESSION_COOKIE = "authjs.session-token"
 #: What the test client sends; every timed environ carries the same, so Flask-Login's
 #: session protection sees the identity the login was made from.
 ENVIRON_BASE = {"REMOTE_ADDR": "127.0.0.1", "HTTP_USER_AGENT": "Mozilla/5.0 (bench)"}
+#: The Redis the revocation variant reads (``AUTH_JWT_REVOCATION``).
+REDIS_URL = os.environ.get("SESSIONEXT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: The PostgreSQL server the database variants use (each run makes its own schema there).
 POSTGRES_URL = (
     os.environ.get("SESSIONEXT_BENCH_DATABASE_URL")
@@ -233,11 +237,13 @@ def flask_jwt_extended() -> Variant:
     return Variant("flask_jwt_extended", "Flask-JWT-Extended", app, repeated(environ))
 
 
-def sessionext_app() -> Flask:
+def sessionext_app(token_store: Any = None, **config: Any) -> Flask:
     """A flask-sessionext app, JWT strategy, with a credentials provider and ``GET /me``."""
     app = Flask("sessionext")
     # Sign-in throughput is measured from one client: the rate limits would refuse it.
-    app.config.update(AUTH_SECRET=SECRET, AUTH_URL="http://localhost", AUTH_RATE_LIMITS=False)
+    app.config.update(
+        AUTH_SECRET=SECRET, AUTH_URL="http://localhost", AUTH_RATE_LIMITS=False, **config
+    )
 
     def authorize(credentials: dict[str, str]) -> dict[str, str] | None:
         if credentials.get("username") == USER["email"] and (
@@ -246,7 +252,7 @@ def sessionext_app() -> Flask:
             return {k: USER[k] for k in ("id", "name", "email")}
         return None
 
-    AuthExt(app, providers=[Credentials(authorize)])
+    AuthExt(app, providers=[Credentials(authorize)], token_store=token_store)
 
     @app.get("/me")
     @login_required
@@ -254,6 +260,22 @@ def sessionext_app() -> Flask:
         return str(g.session["user"]["name"])
 
     return app
+
+
+def sessionext_revocation(cookie: str, notes: list[str]) -> list[Variant]:
+    """The warm JWT variant with ``AUTH_JWT_REVOCATION`` on a local Redis: one GET more per
+    request. Left out (with a note) when :data:`REDIS_URL` does not answer."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        notes.append(f"no Redis at {REDIS_URL} ({type(error).__name__}): no revocation variant")
+        return []
+    store = RedisTokenStore(client, prefix="sessionext-bench:")
+    app = sessionext_app(store, AUTH_JWT_REVOCATION="token_store")
+    environ = build_environ(f"{SESSION_COOKIE}={cookie}")
+    label = "flask-sessionext JWT, warm, revocation on (Redis)"
+    return [Variant("sessionext_revocation", label, app, repeated(environ), no_set_cookie=True)]
 
 
 def sessionext_signin(app: Flask) -> str:
@@ -524,5 +546,6 @@ def all_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
         sessionext_warm(cookie),
         sessionext_first_sight(),
         handmade_jwe(cookie),
+        *sessionext_revocation(cookie, notes),
         *database_variants(resources, notes),
     ]

@@ -17,11 +17,12 @@ from typing_extensions import TypeVar
 from werkzeug.wrappers import Response
 
 from . import callbacks as cb
+from . import revocation
 from .actions import direct
 from .actions.session import resolve
 from .adapters.protocol import Adapter
 from .cli import auth_cli
-from .config import AuthConfig, load_config
+from .config import AuthConfig, load_config, setting
 from .csrf import csrf_token
 from .errors import AuthError, BearerRejected, ConfigurationError, StoreError
 from .logs import logger
@@ -30,6 +31,7 @@ from .providers.base import Provider
 from .providers.credentials import Credentials
 from .providers.oauth import OAuth2
 from .responses import invalid_token
+from .revocation import revocation_store
 from .state import TOKEN_CACHE_SIZE, AuthState, Decoded, current_state, request_auth
 from .token_store import RefreshTokenStore
 from .types import JWT, Session
@@ -95,7 +97,14 @@ class AuthExt(Generic[SessionT]):
         clients = {
             p.id: p.client(app.config) for p in self.providers.values() if isinstance(p, OAuth2)
         }
-        app.extensions["sessionext"] = AuthState(self, config, clients, self._token_store(config))
+        revocations = revocation_store(
+            setting(app.config, "AUTH_JWT_REVOCATION"),
+            {"token_store": self.token_store, "adapter": self.adapter},
+            config.strategy,
+        )
+        app.extensions["sessionext"] = AuthState(
+            self, config, clients, self._token_store(config), revocations
+        )
         for provider in self.providers.values():
             provider.init_app(app, self.adapter)
         blueprint = make_blueprint(config)
@@ -209,14 +218,27 @@ class AuthExt(Generic[SessionT]):
         direct.sign_out(current_state())
 
     def revoke_sessions(self, user_id: str) -> int:
-        """Sign a user out everywhere: delete every database session of ``user_id``.
+        """Sign a user out everywhere.
 
-        Needs an adapter and the ``database`` strategy (a JWT cannot be recalled before it
-        expires); returns how many sessions ended.
+        With the ``database`` strategy, delete every session row of ``user_id`` and return how
+        many there were. With the ``jwt`` strategy and ``AUTH_JWT_REVOCATION``, record that
+        every token of the user issued until now is revoked, on every host, and return 0 (a
+        JWT cannot be counted). Without either, raise :class:`ConfigurationError`.
         """
-        if self.adapter is None or current_state().config.strategy != "database":
-            raise ConfigurationError("revoke_sessions() needs the 'database' session strategy.")
-        return self.adapter.delete_user_sessions(str(user_id))
+        state = current_state()
+        config = state.config
+        if config.strategy == "database" and self.adapter is not None:
+            return self.adapter.delete_user_sessions(str(user_id))
+        if state.revocations is None:
+            raise ConfigurationError(
+                "revoke_sessions() needs the 'database' session strategy, or "
+                "AUTH_JWT_REVOCATION with the 'jwt' strategy."
+            )
+        api = config.token_api
+        lifetimes = (api.max_age, api.refresh_max_age) if api is not None else ()
+        keep = max((config.max_age, *lifetimes))
+        state.revocations.revoke_sessions_before(str(user_id), revocation.now(), keep)
+        return 0
 
     @property
     def current_session(self) -> SessionT | None:

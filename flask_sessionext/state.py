@@ -29,6 +29,7 @@ from .ratelimit import RateLimits
 from .redirects import callback_url
 from .refresh import Refresher, SharedRefresh
 from .responses import logger
+from .revocation import SessionRevocations
 from .token_store import RefreshTokenStore
 from .types import JWT
 
@@ -56,6 +57,8 @@ class AuthState:
     config: AuthConfig
     clients: Mapping[str, Client]
     token_store: RefreshTokenStore | None
+    #: Where ``AUTH_JWT_REVOCATION`` keeps revocation times; ``None`` when it is off.
+    revocations: SessionRevocations | None = None
     refresher: Refresher = field(init=False, repr=False)
     callbacks: Callbacks = field(init=False)
     rate_limits: RateLimits = field(init=False, repr=False)

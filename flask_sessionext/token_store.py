@@ -6,7 +6,8 @@ again after ``AUTH_TOKEN_REUSE_GRACE`` seconds is true reuse (a stolen copy): th
 revoked, as OAuth 2.1 advises.
 
 :class:`RedisTokenStore` also holds what every process of a deployment shares besides:
-the lock and result of a provider token refresh (:class:`~.refresh.SharedRefresh`).
+the lock and result of a provider token refresh (:class:`~.refresh.SharedRefresh`), and
+when a user's JWT sessions were revoked (:class:`~.revocation.SessionRevocations`).
 """
 
 from __future__ import annotations
@@ -194,6 +195,15 @@ class RedisTokenStore:
             if time.monotonic() > deadline:
                 raise StoreError(f"redis: a provider refresh held its lock over {LOCK_SECONDS} s")
             time.sleep(LOCK_POLL)
+
+    def revoke_sessions_before(self, user_id: str, moment: int, keep: int) -> None:
+        """``AUTH_JWT_REVOCATION``: see :class:`~.revocation.SessionRevocations`."""
+        self._call(self.client.set, f"{self.prefix}revoked:{user_id}", moment, ex=keep)
+
+    def sessions_revoked_before(self, user_id: str) -> int | None:
+        """``AUTH_JWT_REVOCATION``: see :class:`~.revocation.SessionRevocations`."""
+        found = self._call(self.client.get, f"{self.prefix}revoked:{user_id}")
+        return int(found) if found is not None else None
 
     def _keep(self, key: str, value: str, ttl: int) -> str:
         """Keep ``value`` for the other processes; if Redis fails now, this process still has

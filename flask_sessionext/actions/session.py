@@ -20,6 +20,7 @@ from ..hashing import sha256_hex
 from ..identity import describe, user_id
 from ..refresh import due, refreshed
 from ..responses import logger
+from ..revocation import revoked
 from ..signals import send, session_updated
 from ..state import (
     AuthState,
@@ -65,6 +66,10 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
         logger.info("flask-sessionext: session cookie refused: %s", error)
         ra.clear = True
         return None
+    if state.revocations is not None and revoked(state.revocations, decoded.claims):
+        logger.info("flask-sessionext: session cookie refused: its sessions were revoked")
+        ra.clear = True
+        return None
     token = _run_jwt(state, decoded, ra, trigger, data)
     if token is None:
         return None
@@ -95,6 +100,8 @@ def _resolve_bearer(state: AuthState, ra: RequestAuth, header: str) -> Shown:
         raise BearerRejected(str(error)) from error
     if claims is None:
         return None
+    if state.revocations is not None and revoked(state.revocations, claims):
+        raise BearerRejected("the user's sessions were revoked")
     ra.bearer, ra.token, ra.user_id = True, cast(JWT, claims), str(claims["sub"])
     return _shown(state, ra, _default_session(ra.token, claims["exp"]), token=claims)
 

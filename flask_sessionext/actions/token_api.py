@@ -23,6 +23,7 @@ from ..jwt import hkdf
 from ..providers.credentials import Credentials
 from ..responses import invalid_token, logger
 from ..responses import token_error as error
+from ..revocation import revoked
 from ..signals import send, signed_in, signed_out
 from ..state import AuthState
 from .callback import limited_sign_in
@@ -87,6 +88,11 @@ def refresh(state: AuthState) -> Response:
         return error(401, "invalid_grant", "refresh token already used")
     if record.expires <= now:
         return error(401, "invalid_grant", "refresh token expired")
+    if state.revocations is not None:
+        born = record.expires - timedelta(seconds=tokens.config.refresh_max_age)
+        if revoked(state.revocations, {**record.claims, "iat": int(born.timestamp())}):
+            store.revoke_refresh_family(record.family)
+            return error(401, "invalid_grant", "the user's sessions were revoked")
     successor = _successor(state, value)
     if used_at is None:
         kept = {k: v for k, v in record.claims.items() if k not in _ISSUED}

@@ -508,6 +508,21 @@ class SQLAlchemyAdapter:
         return value
 
     @_store
+    def revoke_sessions_before(self, user_id: str, moment: int, keep: int) -> None:
+        """``AUTH_JWT_REVOCATION``: see :class:`~..revocation.SessionRevocations`."""
+        expires = datetime.fromtimestamp(moment + keep, timezone.utc)
+        with self._connect(begin=True) as conn:
+            shared_state.write(conn, self._shared, f"revoked:{user_id}", str(moment), expires)
+
+    @_store
+    def sessions_revoked_before(self, user_id: str) -> int | None:
+        """``AUTH_JWT_REVOCATION``: see :class:`~..revocation.SessionRevocations`."""
+        now = datetime.now(timezone.utc)
+        with self._connect(autocommit=True) as conn:
+            found = shared_state.read(conn, self._shared, f"revoked:{user_id}", now)
+        return int(found) if found is not None else None
+
+    @_store
     def delete_expired(self, now: datetime) -> dict[str, int]:
         """Delete expired sessions, verification tokens, refresh tokens and shared state;
         count per table."""
