@@ -24,7 +24,7 @@ from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, R
 
 from .config import Limit, RateLimitConfig, SharedLimiter, shared_limiter
 from .errors import ConfigurationError, TooManyRequests
-from .responses import logger
+from .logs import logger
 from .signals import rate_limited, send
 
 
