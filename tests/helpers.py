@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,6 +11,8 @@ from typing import Any
 import redis
 from flask import Flask, g, jsonify
 from flask.testing import FlaskClient
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from flask_sessionext import AuthExt, login_required
 from flask_sessionext.providers import Credentials
@@ -89,3 +92,12 @@ def redis_prefix() -> Iterator[str]:
         for key in client.scan_iter(f"{{{prefix}}}*"):
             client.delete(key)
         client.close()
+
+
+def unreachable_redis() -> redis.Redis:
+    """A Redis client for a loopback port nobody listens on, which fails at once (no retries:
+    redis-py's default retries with backoff for seconds)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    return redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0))

@@ -6,7 +6,6 @@ Two apps with one secret and one store stand for two hosts. The store is a real 
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,7 +21,15 @@ from flask_sessionext.providers import Credentials
 from flask_sessionext.token_store import RedisTokenStore
 
 from .database import database_app
-from .helpers import SECRET, add_views, authorize, redis_prefix, session_cookie, sign_in
+from .helpers import (
+    SECRET,
+    add_views,
+    authorize,
+    redis_prefix,
+    session_cookie,
+    sign_in,
+    unreachable_redis,
+)
 
 API = "/api/auth"
 COOKIE = "authjs.session-token"
@@ -115,10 +122,7 @@ def test_bearer_tokens_and_refresh_tokens_of_the_token_api_are_revoked(
 
 
 def dead_redis_store() -> RedisTokenStore:
-    with socket.socket() as closed:  # a port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    return RedisTokenStore(redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1))
+    return RedisTokenStore(unreachable_redis())
 
 
 def test_a_store_outage_answers_503_and_signs_nobody_out() -> None:

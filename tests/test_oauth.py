@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.jwt import decode, encode
 from flask_sessionext.providers import OIDC, OAuth2
 
-from .helpers import SECRET, build_app, csrf_token, session_cookie
+from .helpers import SECRET, build_app, csrf_token, session_cookie, unreachable_redis
 from .oidc_provider import OP, running_op, walk_login
 
 SALT = "authjs.session-token"
@@ -330,14 +329,9 @@ def test_a_shared_store_outage_during_a_refresh_answers_503_and_keeps_the_sessio
     op: OP,
 ) -> None:
     """The store that coordinates refreshes across processes is down: 503, not signed out."""
-    import redis
-
     from flask_sessionext.token_store import RedisTokenStore
 
-    with socket.socket() as closed:  # a port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    store = RedisTokenStore(redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1))
+    store = RedisTokenStore(unreachable_redis())
     app = Flask(__name__)
     app.config.update(TESTING=True, AUTH_SECRET=SECRET)
     AuthExt(app, providers=providers(op, refresh=True), token_store=store)

@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from flask import Flask, g, jsonify
 from flask.testing import FlaskClient
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from flask_sessionext import AuthExt, get_token, login_required
 from flask_sessionext.adapters import MemoryAdapter, SQLAlchemyAdapter
@@ -507,7 +509,10 @@ def test_get_token_reads_the_bearer_claims_with_the_database_strategy() -> None:
 def test_a_redis_cluster_node_down_answers_503_and_keeps_the_tokens() -> None:
     """The node holding the store's slot stops: 503 JSON, never a 500 or a sign-out."""
     with running_cluster() as cluster:  # its own cluster: this test stops a node of it
-        store = RedisTokenStore(cluster_client(cluster))
+        # No retries: redis-py's default retries with backoff for seconds before it fails.
+        store = RedisTokenStore(
+            RedisCluster(host="127.0.0.1", port=cluster.ports[0], retry=Retry(NoBackoff(), 0))
+        )
         app = token_app(store=store)
         client = app.test_client()
         first = login(client).get_json()
