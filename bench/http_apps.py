@@ -23,7 +23,14 @@ from variants import (
 )
 
 #: What ``app(name)`` builds; ``sessionext_db`` also takes the database URL.
-APPS = ("bare", "flask_session", "flask_login", "sessionext_jwt", "sessionext_db")
+APPS = (
+    "bare",
+    "flask_session",
+    "flask_login",
+    "sessionext_callbacks",
+    "sessionext_jwt",
+    "sessionext_db",
+)
 
 
 def app(name: str, url: str | None = None) -> Flask:
@@ -34,6 +41,8 @@ def app(name: str, url: str | None = None) -> Flask:
         return flask_session_app()
     if name == "flask_login":
         return flask_login_app()
+    if name == "sessionext_callbacks":
+        return sessionext_app(callbacks=True)
     if name == "sessionext_jwt":
         return sessionext_app()
     if name == "sessionext_db":

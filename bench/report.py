@@ -270,7 +270,7 @@ def _wsgi_panel(ax: Any, results: dict[str, Any]) -> None:
     ax.axvline(1.0, color="grey", linewidth=0.8)
     targets = [t for t in results["targets"] if t.get("group") == "wsgi"]
     limits = sorted({t["max_ratio"] for t in targets})
-    for limit, style in zip(limits, ["--", ":", "-."], strict=False):
+    for limit, style in zip(limits, ["--", ":", "-.", (0, (5, 1))], strict=False):
         names = ", ".join(t["label"] for t in targets if t["max_ratio"] == limit)
         ax.axvline(
             limit, color="#c44e52", linestyle=style, linewidth=1, label=f"target {limit}x: {names}"
@@ -287,7 +287,7 @@ def _wsgi_panel(ax: Any, results: dict[str, Any]) -> None:
 
 
 def _http_panel(ax: Any, http: dict[str, Any]) -> None:
-    from http_load import HTTP_TARGET
+    from http_load import HTTP_TARGETS
 
     rows = http["rows"]
     positions = range(len(rows))
@@ -303,13 +303,14 @@ def _http_panel(ax: Any, http: dict[str, Any]) -> None:
             va="center",
             fontsize=8,
         )
-    ax.axvline(
-        HTTP_TARGET,
-        color="#c44e52",
-        linestyle="--",
-        linewidth=1,
-        label=f"target >= {HTTP_TARGET}x (flask-sessionext)",
-    )
+    for (strategy, goal), style in zip(HTTP_TARGETS.items(), ("--", ":"), strict=True):
+        ax.axvline(
+            goal,
+            color="#c44e52",
+            linestyle=style,
+            linewidth=1,
+            label=f"target >= {goal}x (flask-sessionext, {strategy})",
+        )
     ax.set_xlim(0, max(ratios) * 1.3)
     ax.set_yticks(list(positions), [row["label"] for row in rows], fontsize=8)
     ax.invert_yaxis()

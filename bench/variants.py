@@ -52,7 +52,13 @@ WSGIApp = Callable[..., Any]
 
 #: The name every app answers with; responses are checked against it.
 NAME = "Ada Lovelace"
-USER = {"id": "1", "name": NAME, "email": "ada@example.com", "password": "analytical"}
+USER = {
+    "id": "1",
+    "name": NAME,
+    "email": "ada@example.com",
+    "password": "analytical",
+    "role": "admin",
+}
 SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 #: Auth.js's session cookie name on plain http; it is also the HKDF salt of the token key.
 SESSION_COOKIE = "authjs.session-token"
@@ -237,9 +243,13 @@ def flask_jwt_extended() -> Variant:
     return Variant("flask_jwt_extended", "Flask-JWT-Extended", app, repeated(environ))
 
 
-def sessionext_app(token_store: Any = None, **config: Any) -> Flask:
-    """A flask-sessionext app, JWT strategy, with a credentials provider and ``GET /me``."""
-    app = Flask("sessionext")
+def sessionext_app(callbacks: bool = False, token_store: Any = None, **config: Any) -> Flask:
+    """A flask-sessionext app, JWT strategy, with a credentials provider and ``GET /me``.
+
+    With ``callbacks``, the README's app: a ``jwt_callback`` keeps the user's role in the token
+    at sign-in and a ``session_callback`` copies it into the session, on every request.
+    """
+    app = Flask("sessionext_callbacks" if callbacks else "sessionext")
     # Sign-in throughput is measured from one client: the rate limits would refuse it.
     app.config.update(
         AUTH_SECRET=SECRET, AUTH_URL="http://localhost", AUTH_RATE_LIMITS=False, **config
@@ -249,10 +259,22 @@ def sessionext_app(token_store: Any = None, **config: Any) -> Flask:
         if credentials.get("username") == USER["email"] and (
             credentials.get("password") == USER["password"]
         ):
-            return {k: USER[k] for k in ("id", "name", "email")}
+            return {k: USER[k] for k in ("id", "name", "email", "role")}
         return None
 
-    AuthExt(app, providers=[Credentials(authorize)], token_store=token_store)
+    auth = AuthExt(app, providers=[Credentials(authorize)], token_store=token_store)
+    if callbacks:
+
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any], user: dict[str, Any] | None = None) -> dict[str, Any]:
+            if user:  # only on sign-in
+                token["role"] = user["role"]
+            return token
+
+        @auth.session_callback
+        def session(session: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+            session["user"]["role"] = token["role"]
+            return session
 
     @app.get("/me")
     @login_required
@@ -272,7 +294,7 @@ def sessionext_revocation(cookie: str, notes: list[str]) -> list[Variant]:
         notes.append(f"no Redis at {REDIS_URL} ({type(error).__name__}): no revocation variant")
         return []
     store = RedisTokenStore(client, prefix="sessionext-bench:")
-    app = sessionext_app(store, AUTH_JWT_REVOCATION="token_store")
+    app = sessionext_app(token_store=store, AUTH_JWT_REVOCATION="token_store")
     environ = build_environ(f"{SESSION_COOKIE}={cookie}")
     label = "flask-sessionext JWT, warm, revocation on (Redis)"
     return [Variant("sessionext_revocation", label, app, repeated(environ), no_set_cookie=True)]
@@ -297,8 +319,24 @@ def sessionext_warm(cookie: str) -> Variant:
     environ = build_environ(f"{SESSION_COOKIE}={cookie}")
     return Variant(
         "sessionext_warm",
-        "flask-sessionext JWT, warm",
+        "flask-sessionext JWT, warm, no callbacks",
         sessionext_app(),
+        repeated(environ),
+        no_set_cookie=True,
+    )
+
+
+def sessionext_callbacks() -> Variant:
+    """The headline: the README's app (role in the token, role in the session), warm cookie.
+
+    Both callbacks run on every request; the token they leave is unchanged, so no cookie is set.
+    """
+    app = sessionext_app(callbacks=True)
+    environ = build_environ(f"{SESSION_COOKIE}={sessionext_signin(app)}")
+    return Variant(
+        "sessionext_callbacks",
+        "flask-sessionext JWT, warm, README's callbacks",
+        app,
         repeated(environ),
         no_set_cookie=True,
     )
@@ -543,6 +581,7 @@ def all_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
         flask_session(),
         flask_login(),
         flask_jwt_extended(),
+        sessionext_callbacks(),
         sessionext_warm(cookie),
         sessionext_first_sight(),
         handmade_jwe(cookie),
