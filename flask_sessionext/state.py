@@ -41,12 +41,22 @@ if TYPE_CHECKING:
 TOKEN_CACHE_SIZE = 1024
 
 
+#: Claim values a shallow copy of the claims leaves unshared (nothing in them can change).
+SCALARS = (str, int, float, bool, type(None))
+
+
 class Decoded(NamedTuple):
-    """A decoded session token as cached: its expiry, its JSON text, and a read-only view."""
+    """A decoded session token as cached: its expiry, its JSON text, a read-only view, and
+    whether every claim is a scalar (then a shallow copy is a full copy)."""
 
     exp: int | None
     text: str
-    claims: Mapping[str, Any]
+    claims: MappingProxyType[str, Any]
+    flat: bool
+
+    def copy(self) -> dict[str, Any]:
+        """The claims as a new dict that shares nothing mutable with the cache."""
+        return self.claims.copy() if self.flat else cast(dict[str, Any], json.loads(self.text))
 
 
 @dataclass(eq=False)
@@ -84,7 +94,9 @@ class AuthState:
         @lru_cache(maxsize=TOKEN_CACHE_SIZE)
         def decoded(raw: str, salt: str) -> Decoded:
             claims = decode(raw, secret=secrets, salt=salt)
-            return Decoded(claims.get("exp"), json.dumps(claims), MappingProxyType(dict(claims)))
+            flat = all(isinstance(value, SCALARS) for value in claims.values())
+            view = MappingProxyType(dict(claims))
+            return Decoded(claims.get("exp"), json.dumps(claims), view, flat)
 
         self._decoded = decoded
 
@@ -159,9 +171,7 @@ class AuthState:
         if value is None or raw:
             return value
         try:
-            return cast(
-                JWT, json.loads(self.decoded(value, self.cookie_names(req).session_token).text)
-            )
+            return cast(JWT, self.decoded(value, self.cookie_names(req).session_token).copy())
         except TokenError:
             return None
 

@@ -300,3 +300,74 @@ def test_a_redirect_callback_that_raises_falls_back_to_the_base_url() -> None:
     client = build_app(configure).test_client()
     assert sign_in(client, callbackUrl="/private").headers["Location"] == "http://localhost"
     assert session_cookie(client)
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["nested claim", "top-level claim"])
+def test_a_jwt_callback_changing_the_token_in_place_never_changes_the_next_read(
+    nested: bool,
+) -> None:
+    """The token the callback gets is its own: what it changes in place is re-issued in the
+    response, but the same cookie sent again reads as it was signed (decoded-token cache)."""
+    seen: list[Any] = []
+
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any], trigger: str | None = None) -> dict[str, Any]:
+            if trigger == "signIn":
+                token["prefs"] = {"visits": []}
+            elif nested:
+                seen.append(list(token["prefs"]["visits"]))
+                token["prefs"]["visits"].append("read")
+            else:
+                seen.append(token.get("visits"))
+                token["visits"] = 1
+            return token
+
+    app = build_app(configure)
+    client = app.test_client()
+    sign_in(client)
+    signed = session_cookie(client)
+    assert signed is not None
+    for _ in range(3):
+        client.set_cookie("authjs.session-token", signed)
+        response = client.get("/private")
+        assert response.status_code == 200
+        assert "authjs.session-token=" in response.headers.get("Set-Cookie", "")
+    empty: Any = [] if nested else None
+    assert seen == [empty] * 3
+
+
+def test_an_unchanged_token_is_not_reissued_and_a_changed_one_is() -> None:
+    """Callbacks run on every read; only a token the jwt callback changed is written again."""
+    change = {"now": False}
+
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any], user: dict[str, Any] | None = None) -> dict[str, Any]:
+            if user:
+                token["role"] = user["role"]
+            if change["now"]:
+                token["role"] = "manager"
+            return token
+
+        @auth.session_callback
+        def session(session: dict[str, Any], token: dict[str, Any]) -> dict[str, Any]:
+            session["user"]["role"] = token["role"]
+            return session
+
+    app = build_app(configure)
+    client = app.test_client()
+    sign_in(client)
+    signed = session_cookie(client)
+    for _ in range(2):
+        response = client.get("/private")
+        assert response.get_json()["user"]["role"] == "admin"
+        assert "Set-Cookie" not in response.headers
+    assert session_cookie(client) == signed
+    change["now"] = True
+    response = client.get("/private")
+    assert response.get_json()["user"]["role"] == "manager"
+    assert "authjs.session-token=" in response.headers["Set-Cookie"]
+    new = session_cookie(client)
+    assert new is not None and new != signed
+    assert dict(decode(new, secret=SECRET, salt="authjs.session-token"))["role"] == "manager"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -167,11 +166,12 @@ def _run_jwt(
     """The token after provider-token refresh (when due) and the app's ``jwt`` callback.
 
     Without app callbacks the cached claims are used as they are (nothing changes them);
-    callbacks get a fresh copy they may change freely.
+    callbacks get a fresh copy they may change freely (a shallow one when every claim is a
+    scalar, else a deep one), so nothing they do reaches the cache.
     """
     callbacks = state.callbacks
     shared = trigger is None and not callbacks.custom_jwt and not callbacks.custom_session
-    claims: dict[str, Any] = decoded.claims if shared else json.loads(decoded.text)  # type: ignore[assignment]
+    claims: dict[str, Any] = decoded.claims if shared else decoded.copy()  # type: ignore[assignment]
     if state.refreshable:
         claims = _refreshed_when_due(state, claims, ra)
     if trigger is None and not callbacks.custom_jwt:
@@ -183,7 +183,7 @@ def _run_jwt(
     ra.reissue = ra.reissue or trigger is not None or token != decoded.claims
     if trigger == "update":
         send(session_updated, token=token, data=data)
-    return cast(JWT, dict(token))
+    return cast(JWT, token if token is claims else dict(token))
 
 
 def _refreshed_when_due(
