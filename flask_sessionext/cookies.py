@@ -1,12 +1,21 @@
-"""Cookie names and options as Auth.js v5 uses them, and chunking of large session cookies."""
+"""Cookie names and options as Auth.js v5 uses them, and chunking of large session cookies.
+
+Every cookie this package reads is read here, by :func:`read_cookie` (or :func:`read_chunked`):
+a name the request carries more than once reads as absent. A sibling subdomain can set a
+``Domain=`` cookie of the same name (and any subdomain a ``__Secure-`` one over https); with
+two values there is no telling the attacker's from the user's, so neither is used.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
-from werkzeug.wrappers import Response
+from werkzeug.datastructures import MultiDict
+from werkzeug.sansio.http import parse_cookie
+from werkzeug.wrappers import Request, Response
 
 from .errors import SessionExtError
 
@@ -79,20 +88,51 @@ def _chunk_names(cookies: Mapping[str, str], name: str) -> dict[int, str]:
     return found
 
 
+def request_cookies(req: Request) -> Mapping[str, str]:
+    """``req.cookies``, parsed from ``HTTP_COOKIE`` directly (``request.cookies`` first scans
+    every header, a fifth of a warm request's cost) and left where ``req.cookies`` finds it."""
+    cookies = req.__dict__.get("cookies")
+    if cookies is None:
+        header = req.environ.get("HTTP_COOKIE", "")
+        text = header.encode("latin1", "replace").decode(errors="replace")  # as Werkzeug reads it
+        cookies = req.__dict__["cookies"] = parse_cookie(text, cls=req.parameter_storage_class)
+    return cast(Mapping[str, str], cookies)
+
+
+def read_cookie(cookies: Mapping[str, str], name: str) -> str | None:
+    """The value of cookie ``name``; ``None`` when the request has none, or more than one."""
+    values = _values(cookies, name)
+    return values[0] if len(values) == 1 else None
+
+
+def _values(cookies: Mapping[str, str], name: str) -> list[str]:
+    if isinstance(cookies, MultiDict):
+        return cookies.getlist(name)
+    value = cookies.get(name)
+    return [] if value is None else [value]
+
+
 def read_chunked(cookies: Mapping[str, str], name: str) -> str | None:
     """Return the value of ``name``, or of ``<name>.0``, ``<name>.1``, ... joined in order.
 
     A gap in the chunks ends the value (it then fails to decrypt); more than
-    :data:`MAX_CHUNKS` of them, or a longer value, reads as no cookie.
+    :data:`MAX_CHUNKS` of them, a longer value, or a name or chunk sent twice reads as no
+    cookie.
     """
-    value = cookies.get(name)
-    if value is None:
+    values = _values(cookies, name)
+    if values:
+        if len(values) > 1:
+            return None
+        value = values[0]
+    else:
         parts = []
         for i in range(MAX_CHUNKS + 1):
-            part = cookies.get(f"{name}.{i}")
-            if part is None:
+            chunk = _values(cookies, f"{name}.{i}")
+            if not chunk:
                 break
-            parts.append(part)
+            if len(chunk) > 1:
+                return None
+            parts.append(chunk[0])
         value = "".join(parts)
     return value if value and len(value) <= CHUNK_SIZE * MAX_CHUNKS else None
 

@@ -14,7 +14,7 @@ from typing import Any
 from flask import after_this_request, g, request
 from werkzeug.wrappers import Response
 
-from .cookies import set_cookie
+from .cookies import read_cookie, request_cookies, set_cookie
 from .csrf_codec import new_token, token_from_cookie, verify
 from .state import AuthState, current_state
 
@@ -24,7 +24,7 @@ __all__ = ["csrf_token", "new_token", "token_from_cookie", "verified_csrf", "ver
 
 def verified_csrf(state: AuthState, body: Mapping[str, Any]) -> bool:
     """True when the body's ``csrfToken`` matches the request's CSRF cookie."""
-    cookie = request.cookies.get(state.cookie_names(request).csrf_token)
+    cookie = read_cookie(request_cookies(request), state.cookie_names(request).csrf_token)
     return verify(cookie, body.get("csrfToken"), state.config.secrets)
 
 
@@ -38,7 +38,8 @@ def csrf_token() -> str:
         return token
     state = current_state()
     names = state.cookie_names(request)
-    token = token_from_cookie(request.cookies.get(names.csrf_token), state.config.secrets)
+    cookie = read_cookie(request_cookies(request), names.csrf_token)
+    token = token_from_cookie(cookie, state.config.secrets)
     if token is None:
         token, cookie = new_token(state.config.secrets[0])
 

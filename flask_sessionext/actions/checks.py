@@ -12,7 +12,7 @@ from typing import Any
 from flask import request
 from werkzeug.wrappers import Response
 
-from ..cookies import expire_cookie, set_cookie
+from ..cookies import expire_cookie, read_cookie, request_cookies, set_cookie
 from ..errors import TokenError
 from ..jwt import decode, encode
 from ..state import AuthState
@@ -43,8 +43,8 @@ def set_check(
 
 def read_check(state: AuthState, name: str, *, provider: str) -> Any:
     """The value of the check cookie ``name`` if it decodes, is unexpired and was set for
-    ``provider``; else ``None``."""
-    raw = request.cookies.get(name)
+    ``provider``; else ``None`` (also when the request carries the name twice)."""
+    raw = read_cookie(request_cookies(request), name)
     if not raw:
         return None
     try:
