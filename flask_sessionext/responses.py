@@ -11,13 +11,10 @@ from werkzeug.wrappers import Response
 from .errors import AuthError, ConfigurationError
 from .logs import logger as logger
 
-#: Status of the error page per code; any other code is shown as ``Configuration``.
-ERROR_STATUS = {
-    "AccessDenied": 403,
-    "Verification": 403,
-    "TooManyRequests": 429,
-    "Configuration": 500,
-}
+#: Status of the error page per code (any other: 400). ``Configuration`` is not 500 here: the
+#: page only shows a code from its URL, and a page anyone can ask for must not be a way to put
+#: 5xx in the operator's monitoring; the request that failed answered (and logged) it.
+ERROR_STATUS = {"AccessDenied": 403, "Verification": 403, "TooManyRequests": 429}
 
 
 def wants_json() -> bool:

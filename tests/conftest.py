@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
@@ -17,6 +18,12 @@ from .helpers import build_app
 from .pgbouncer import running_pgbouncer
 from .redis_cluster import Cluster, running_cluster
 from .requirements import unavailable
+
+# Hypothesis: the fuzz suite (test_fuzz.py) runs "ci" by default, a bounded run;
+# ``--hypothesis-profile=long`` runs 100,000 examples. No example database is written.
+settings.register_profile("ci", max_examples=300, deadline=None, database=None)
+settings.register_profile("long", max_examples=100_000, deadline=None, database=None)
+settings.load_profile("ci")
 
 
 @pytest.fixture

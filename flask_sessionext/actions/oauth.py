@@ -23,6 +23,7 @@ from ..refresh import provider_tokens
 from ..responses import go_to, logger
 from ..state import AuthState
 from ..types import Account
+from .body import form_fields
 from .checks import clear_check, read_check, set_check
 from .signin import complete_signin
 
@@ -65,7 +66,7 @@ def callback(state: AuthState, provider: OAuth2) -> Response:
 
 
 def _finish(state: AuthState, provider: OAuth2, checks: dict[str, str | None]) -> Response:
-    params = request.args if request.method == "GET" else request.form
+    params = request.args if request.method == "GET" else form_fields()
     if "error" in params:
         error = params.get("error", "")[:64]
         shown = AccessDenied if error == "access_denied" else OAuthCallbackError

@@ -26,6 +26,7 @@ from ..responses import token_error as error
 from ..revocation import revoked
 from ..signals import send, signed_in, signed_out
 from ..state import AuthState
+from .body import json_body
 from .callback import limited_sign_in
 from .signin import default_token
 
@@ -35,7 +36,7 @@ _ISSUED = frozenset({"iat", "exp", "jti", "sid", "iss", "aud", "nbf"})
 
 def login(state: AuthState) -> Response:
     """Credentials in a JSON object → ``{"token", "refreshToken", "expiresIn"}``."""
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         return error(400, "invalid_request", "the body must be a JSON object")
     provider = _credentials_provider(state, body.pop("provider", None))
@@ -72,7 +73,7 @@ def refresh(state: AuthState) -> Response:
     the whole family.
     """
     state.rate_limits.hit("token_refresh")
-    body = request.get_json(silent=True)
+    body = json_body()
     value = body.get("refreshToken") if isinstance(body, dict) else None
     if not isinstance(value, str) or not 20 <= len(value) <= 200:
         return error(400, "invalid_request", "refreshToken is required")
@@ -116,7 +117,7 @@ def logout(state: AuthState) -> Response:
     """Revoke the family of ``{"refreshToken"}``, or of the access token in ``Authorization``."""
     store = state.token_store
     assert store is not None and state.access_tokens is not None
-    body = request.get_json(silent=True)
+    body = json_body()
     value = body.get("refreshToken") if isinstance(body, dict) else None
     if isinstance(value, str) and value:
         found = store.find_refresh_token(sha256_hex(value))
