@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import current_app, make_response, render_template, request
+from flask import current_app, g, make_response, render_template, request
 from werkzeug.wrappers import Response
 
 from .i18n import N_, gettext, language
@@ -141,6 +141,8 @@ def error_page(code: str, status: int, message: str | None = None) -> Response:
 def store_unavailable(error: Exception) -> Response:
     """503 when the adapter's database fails: no traceback, the detail only in the log."""
     log_failure("flask-sessionext: the session store failed: %s", error, error=error)
+    if "session" not in g.__dict__:
+        g.session = None  # the page must not ask the failing store who is signed in
     response = error_page("ServiceUnavailable", 503)
     if returns_redirect():  # Auth.js's client reads the error from a url; give it one
         pages = current_app.extensions["sessionext"].config.pages

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, jsonify
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.datastructures import ImmutableMultiDict
 
-from flask_sessionext import AuthExt
+from flask_sessionext import AuthExt, get_token
+from flask_sessionext.adapters import MemoryAdapter
 from flask_sessionext.cookies import CHUNK_SIZE, PLAIN, SECURE, read_chunked, read_cookie
 from flask_sessionext.jwt import encode
 from flask_sessionext.providers import Credentials
@@ -174,3 +175,26 @@ def test_a_repeated_callback_url_cookie_is_not_followed(op: OP) -> None:
     cookies = header(victim, ("authjs.callback-url", theirs.value))
     response = bare(app).get(callback, headers=cookies)
     assert response.headers["Location"] == "http://localhost"  # neither URL: the base URL
+
+
+def test_a_stray_session_cookie_does_not_hide_a_bearer_token() -> None:
+    # Found by the fuzz suite: a bearer request that also carried an empty session chunk read
+    # get_token() as None (the example's /api/me then failed with 500).
+    store = MemoryAdapter()
+
+    def configure(auth: AuthExt[Any]) -> None:
+        auth.token_store = store
+
+    app = build_app(configure, AUTH_TOKEN_API=True)
+
+    @app.get("/token")
+    def token() -> Any:
+        return jsonify(sub=(get_token() or {}).get("sub"))
+
+    client = bare(app)
+    login = client.post("/api/auth/token/login", json={"username": "alice", "password": "pw"})
+    bearer = {"Authorization": f"Bearer {login.get_json()['token']}"}
+    for cookie in ("", f"{SESSION}.0=", f"{SESSION}=x; {SESSION}=y"):
+        response = client.get("/token", headers={**bearer, "Cookie": cookie})
+        assert response.get_json() == {"sub": "1"}, cookie
+        assert not response.headers.getlist("Set-Cookie")

@@ -49,10 +49,12 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     ra = track_request_auth(state, cookies, names)
     raw = read_chunked(cookies, names.session_token)
     if raw is None:
+        if state.access_tokens is not None and "HTTP_AUTHORIZATION" in req.environ:
+            found = _resolve_bearer(state, ra, req.environ["HTTP_AUTHORIZATION"])
+            if ra.bearer:  # signed in by the token: cookies play no part (none is cleared)
+                return found
         prefix = names.session_token
         ra.clear = any(k == prefix or k.startswith(prefix + ".") for k in cookies)
-        if state.access_tokens is not None and "HTTP_AUTHORIZATION" in req.environ:
-            return _resolve_bearer(state, ra, req.environ["HTTP_AUTHORIZATION"])
         return None
     if state.config.strategy == "database":
         return _resolve_stored(state, ra, raw, trigger, data)
