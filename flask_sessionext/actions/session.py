@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
 from typing import Any, cast
