@@ -319,7 +319,8 @@ def auth_error(error: AuthError) -> Response:
         return _too_many_requests(error)
     state = current_state()
     if error.page == "signin" and "callbackUrl" not in error.params and not wants_json():
-        wanted = request.values.get("callbackUrl") if request.method in ("GET", "POST") else None
+        posted = form_body() if request.method == "POST" else {}  # the one body reader
+        wanted = request.args.get("callbackUrl") or posted.get("callbackUrl")
         if wanted:
             error.params["callbackUrl"] = state.next_url(wanted, request)
     return error_response(error, state.config.pages)
