@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -71,3 +72,22 @@ def database_app(
     add_views(app)
     app.extensions["test_db"] = db
     return app, auth, adapter
+
+
+def signed_in_app(url: str) -> tuple[Flask, SQLAlchemyAdapter, FlaskClient]:
+    """An app with database sessions on ``url``, and a client signed in as the stored ``u1``."""
+    from flask_sessionext.providers import Credentials
+
+    from .helpers import authorize, sign_in
+
+    def stored(credentials: dict[str, str]) -> Any:
+        user = authorize(credentials)
+        return user and {**user, "id": "u1"}
+
+    app, _, adapter = database_app(url, [Credentials(authorize=stored)])
+    with app.app_context():
+        adapter.create_user({"id": "u1", "name": "Alice"})
+    client = app.test_client()
+    sign_in(client)
+    assert client.get("/open").get_json() == {"signed_in": True}
+    return app, adapter, client

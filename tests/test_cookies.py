@@ -20,10 +20,9 @@ from flask_sessionext import AuthExt, get_token
 from flask_sessionext.adapters import MemoryAdapter
 from flask_sessionext.cookies import CHUNK_SIZE, PLAIN, SECURE, read_chunked, read_cookie
 from flask_sessionext.jwt import encode
-from flask_sessionext.providers import Credentials
 
-from .database import database_app
-from .helpers import SECRET, authorize, build_app, csrf_token, session_cookie, sign_in
+from .database import signed_in_app
+from .helpers import SECRET, build_app, csrf_token, session_cookie, sign_in
 from .oidc_provider import OP, running_op, walk_login
 from .test_oauth import CALLBACK, oauth_app, start
 
@@ -109,17 +108,7 @@ def test_a_repeated_chunk_signs_out() -> None:
 def test_a_repeated_database_session_cookie_signs_out_and_keeps_the_row(
     database_url: str,
 ) -> None:
-
-    def stored(credentials: dict[str, str]) -> Any:
-        user = authorize(credentials)
-        return user and {**user, "id": "u1"}
-
-    app, _, adapter = database_app(database_url, [Credentials(authorize=stored)])
-    with app.app_context():
-        adapter.create_user({"id": "u1", "name": "Alice"})
-    client = app.test_client()
-    sign_in(client)
-    assert client.get("/open").get_json() == {"signed_in": True}
+    app, adapter, client = signed_in_app(database_url)
     response = bare(app).get("/api/auth/session", headers=header(client, (SESSION, "x" * 43)))
     assert response.get_json() is None and expired(response, SESSION)
     with app.app_context(), adapter.engine.connect() as conn:

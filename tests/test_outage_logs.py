@@ -12,16 +12,14 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from flask_sessionext import logs
-from flask_sessionext.providers import Credentials
 
-from .database import DATABASE_URL, database_app
-from .helpers import authorize, sign_in
+from .database import DATABASE_URL, signed_in_app
+from .helpers import sign_in
 
 
 class Relay:
@@ -78,21 +76,11 @@ def relay(database_url: str) -> Iterator[tuple[Relay, str]]:
     relay.cut()
 
 
-def stored(credentials: dict[str, str]) -> Any:
-    user = authorize(credentials)
-    return user and {**user, "id": "u1"}
-
-
 def test_an_outage_logs_one_line_per_failure_and_one_traceback(
     relay: tuple[Relay, str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proxy, url = relay
-    app, _, adapter = database_app(url, [Credentials(authorize=stored)])
-    with app.app_context():
-        adapter.create_user({"id": "u1", "name": "Alice"})
-    client = app.test_client()
-    sign_in(client)
-    assert client.get("/open").get_json() == {"signed_in": True}
+    _, _, client = signed_in_app(url)
     monkeypatch.setattr(logs, "_last_traceback", {})  # causes seen by earlier tests
     caplog.set_level(logging.INFO, logger="flask_sessionext")
 
@@ -116,11 +104,7 @@ def test_a_cause_gets_its_traceback_again_after_the_interval(
     relay: tuple[Relay, str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proxy, url = relay
-    app, _, adapter = database_app(url, [Credentials(authorize=stored)])
-    with app.app_context():
-        adapter.create_user({"id": "u1", "name": "Alice"})
-    client = app.test_client()
-    sign_in(client)
+    _, _, client = signed_in_app(url)
     monkeypatch.setattr(logs, "_last_traceback", {})
     monkeypatch.setattr(logs, "TRACEBACK_INTERVAL", 0.0)  # every "minute" has passed
     caplog.set_level(logging.INFO, logger="flask_sessionext")
