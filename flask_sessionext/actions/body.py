@@ -21,8 +21,9 @@ from ..logs import logger
 #: ``verified_csrf`` is re-exported: it lived here before moving to ``csrf``.
 __all__ = ["MAX_BODY", "MAX_DEPTH", "form_body", "form_fields", "json_body", "verified_csrf"]
 
-#: Largest body an auth route reads, in bytes (a sign-in form is well under 1 KB).
-MAX_BODY = 64 * 1024
+#: Largest body an auth route reads, in bytes (a sign-in form is under 1 KB, a passkey answer
+#: a few KB).
+MAX_BODY = 256 * 1024
 #: Deepest nesting of arrays and objects accepted in a JSON body.
 MAX_DEPTH = 32
 
