@@ -20,6 +20,7 @@ from flask_sessionext import logs
 
 from .database import DATABASE_URL, signed_in_app
 from .helpers import sign_in
+from .requirements import unavailable
 
 
 class Relay:
@@ -69,7 +70,7 @@ class Relay:
 @pytest.fixture
 def relay(database_url: str) -> Iterator[tuple[Relay, str]]:
     if not DATABASE_URL:
-        pytest.skip("needs PostgreSQL (SESSIONEXT_TEST_DATABASE_URL): a server to cut off")
+        unavailable("the outage log test", "no PostgreSQL (SESSIONEXT_TEST_DATABASE_URL)")
     url = make_url(database_url)
     relay = Relay((url.host or "127.0.0.1", url.port or 5432))
     yield relay, url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
