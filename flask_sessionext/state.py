@@ -218,10 +218,12 @@ class RequestAuth:
     def apply(self, response: Response) -> None:
         """Write, refresh or expire the session cookie; mark the response as per-user."""
         varies = "Authorization" if self.bearer else "Cookie"
-        if "Vary" in response.headers:
+        # getlist, not ``in``: Werkzeug's ``Headers.__contains__`` raises and catches an
+        # HTTPException for a missing header, the most expensive step of a warm request.
+        if response.headers.getlist("Vary"):
             response.vary.add(varies)
         else:
-            response.headers["Vary"] = varies
+            response.headers.add("Vary", varies)
         if self.bearer:
             return
         if self.reissue and not self.clear and self.opaque is not None:
