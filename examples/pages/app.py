@@ -57,7 +57,7 @@ def authorize(credentials: dict[str, str]) -> dict[str, str] | None:
     """The demo account; a real app checks a password hash."""
     email = credentials.get("email", "").strip().lower()
     password = credentials.get("password", "")
-    if email == DEMO_USER["email"] and secrets.compare_digest(password, "demo-password"):
+    if email == DEMO_USER["email"] and secrets.compare_digest(password.encode(), b"demo-password"):
         return DEMO_USER
     return None
 

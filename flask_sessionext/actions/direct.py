@@ -38,8 +38,10 @@ def sign_in(
         "type": "credentials",
         "providerAccountId": checked["id"],
     }
-    arguments = {"user": cast(User, checked), "account": account, "profile": None}
-    if signin_redirect(state, **arguments, email=None, credentials=None) is not None:
+    elsewhere = signin_redirect(
+        state, user=cast(User, checked), account=account, profile=None, email=None, credentials=None
+    )
+    if elsewhere is not None:
         raise AccessDenied("signin_callback answered a URL; auth.sign_in() cannot redirect")
     started = start_session(state, checked, account, token_claims=token_claims)
     ra = track_request_auth(state, request.cookies, state.cookie_names(request))
