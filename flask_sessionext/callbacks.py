@@ -58,7 +58,7 @@ class Callback(Generic[R]):
     def or_none(self, **kwargs: Any) -> R | None:
         """Call, but log an exception and answer ``None`` (which signs out, or refuses)."""
         try:
-            return self(**kwargs)
+            return self.fn(**{name: kwargs.get(name) for name in self._accepts})
         except Exception:
             logger.exception("flask-sessionext: the %s raised; treating it as None", self.name)
             return None
@@ -77,7 +77,7 @@ class Callbacks:
     ``init_app`` is seen at once.
     """
 
-    __slots__ = ("jwt", "redirect", "session", "signin")
+    __slots__ = ("custom_jwt", "custom_session", "jwt", "redirect", "session", "signin")
 
     def __init__(self) -> None:
         self.jwt: Callback[Mapping[str, Any] | None] = Callback(
@@ -90,6 +90,8 @@ class Callbacks:
         self.redirect: Callback[str] = Callback(
             "redirect_callback", default_redirect, REDIRECT_ARGS
         )
+        #: Whether the app registered its own ``jwt`` / ``session`` callback (read per request).
+        self.custom_jwt = self.custom_session = False
 
     def register(self, kind: str, fn: Callable[..., Any], *, replace: bool = False) -> None:
         """Make ``fn`` the app's ``kind`` callback; replacing one the app registered before
@@ -102,16 +104,8 @@ class Callbacks:
                 f"replace it, register the new one with @auth.{kind}_callback(replace=True)."
             )
         setattr(self, kind, Callback(f"{kind}_callback", fn, passed))
-
-    @property
-    def custom_jwt(self) -> bool:
-        """True when the app registered its own ``jwt`` callback."""
-        return self.jwt.fn is not default_jwt
-
-    @property
-    def custom_session(self) -> bool:
-        """True when the app registered its own ``session`` callback."""
-        return self.session.fn is not default_session
+        self.custom_jwt = self.jwt.fn is not default_jwt
+        self.custom_session = self.session.fn is not default_session
 
 
 def default_jwt(token: dict[str, Any]) -> dict[str, Any]:

@@ -256,15 +256,21 @@ def _lazy_session_globals(base: type[_AppCtxGlobals]) -> type[_AppCtxGlobals]:
 
     class SessionGlobals(base):  # type: ignore[valid-type,misc]
         _sessionext_lazy = True
-
-        def __getattr__(self, name: str) -> Any:
-            if name != "session":
-                return super().__getattr__(name)
-            self.session = None  # also what error pages see if resolving fails (503)
-            value = self.session = resolve() if has_request_context() else None
-            return value
+        session = _LazySession()
 
     return SessionGlobals
+
+
+class _LazySession:
+    """``g.session``: resolved on the first read and kept in ``g``, which then shadows this
+    (a non-data descriptor, as ``functools.cached_property``; no ``AttributeError`` raised)."""
+
+    def __get__(self, obj: _AppCtxGlobals | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        obj.session = None  # also what error pages see if resolving fails (503)
+        value = obj.session = resolve() if has_request_context() else None
+        return value
 
 
 def _keep_lazy_globals() -> None:
@@ -286,9 +292,9 @@ def _keep_lazy_globals() -> None:
 
 
 def _after_request(response: Response) -> Response:
-    state = request_auth()
-    if state is not None:
-        state.apply(response)
+    ra = request_auth()
+    if ra is not None:
+        ra.apply(response)
     return response
 
 

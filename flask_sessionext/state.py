@@ -188,14 +188,16 @@ def shared_refresh(ext: AuthExt[Any]) -> SharedRefresh | None:
 def current_state() -> AuthState:
     """The :class:`AuthState` of the current app, with a clear error when it has none."""
     try:
-        return cast(AuthState, current_app.extensions["sessionext"])
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        found: AuthState = app.extensions["sessionext"]
+        return found
     except KeyError:
         raise RuntimeError(
             "flask-sessionext is not initialised on this app; did you forget auth.init_app(app)?"
         ) from None
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestAuth:
     """What the response must do with the session cookie; kept on ``g`` for one request.
 
@@ -270,14 +272,15 @@ def write_session(
 
 def request_auth() -> RequestAuth | None:
     """This request's session bookkeeping, if ``g.session`` was resolved."""
-    return cast("RequestAuth | None", g.__dict__.get("_sessionext"))
+    found: RequestAuth | None = g._get_current_object().__dict__.get("_sessionext")
+    return found
 
 
 def track_request_auth(
     state: AuthState, cookies: Mapping[str, str], names: CookieNames
 ) -> RequestAuth:
     """Start this request's session bookkeeping (``g.session`` is being resolved)."""
-    ra = g._sessionext = RequestAuth(state, cookies, names)
+    ra = g._get_current_object().__dict__["_sessionext"] = RequestAuth(state, cookies, names)
     return ra
 
 

@@ -187,3 +187,53 @@ def test_a_stray_session_cookie_does_not_hide_a_bearer_token() -> None:
         response = client.get("/token", headers={**bearer, "Cookie": cookie})
         assert response.get_json() == {"sub": "1"}, cookie
         assert not response.headers.getlist("Set-Cookie")
+
+
+def test_the_shared_parse_of_a_cookie_header_answers_each_header_its_own() -> None:
+    """The parse is cached by header text: two users' headers never share an answer, and the
+    app's ``request.cookies`` is the same parse the session was read from."""
+    app = build_app()
+
+    @app.get("/whoami")
+    def whoami() -> Any:
+        from flask import g, request
+
+        user = g.session["user"]["name"] if g.session else None
+        return jsonify(user=user, theme=request.cookies.get("theme"))
+
+    client = bare(app)
+    alice, mallory = forged_session("alice"), forged_session("mallory")
+    for _ in range(2):
+        got = client.get("/whoami", headers={"Cookie": f"theme=dark; {SESSION}={alice}"})
+        assert got.get_json() == {"user": "Mallory", "theme": "dark"}
+        got = client.get("/whoami", headers={"Cookie": f"{SESSION}={mallory}; theme=light"})
+        assert got.get_json() == {"user": "Mallory", "theme": "light"}
+        got = client.get("/whoami", headers={"Cookie": "theme=dark"})
+        assert got.get_json() == {"user": None, "theme": "dark"}
+
+
+def test_a_mutable_cookie_dict_is_not_shared_between_requests() -> None:
+    """An app whose request class keeps parameters in a mutable ``MultiDict`` gets its own
+    parse per request: a change made in one request never reaches the next."""
+    from flask import Request, request
+    from werkzeug.datastructures import MultiDict
+
+    class MutableRequest(Request):
+        dict_storage_class = MultiDict[str, Any]
+
+    app = build_app()
+    app.request_class = MutableRequest
+
+    @app.get("/taint")
+    def taint() -> Any:
+        from flask import g
+
+        signed_in = g.session is not None  # the session is read first: its parse is used
+        seen = request.cookies.get("theme")
+        request.cookies["theme"] = "tainted"
+        return jsonify(seen=seen, signed_in=signed_in)
+
+    client = bare(app)
+    for _ in range(2):
+        got = client.get("/taint", headers={"Cookie": "theme=dark"})
+        assert got.get_json() == {"seen": "dark", "signed_in": False}

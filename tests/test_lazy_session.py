@@ -161,3 +161,19 @@ def test_the_apps_own_g_class_is_kept() -> None:
         g.other = 1
         assert g.other == 1
         assert g.get("missing", 5) == 5
+
+
+def test_g_session_can_be_set_read_and_tested_like_any_g_attribute() -> None:
+    """``g.session`` is resolved on first read and then an ordinary ``g`` attribute: a view
+    may overwrite it, ``in g`` and ``g.get`` see it only once it is resolved or set."""
+    app = build_app()
+    with app.test_request_context("/"):
+        assert "session" not in g
+        assert g.get("session") is None
+        assert g.session is None
+        assert "session" in g
+        g.session = {"user": {"name": "Set by the view"}}
+        assert g.session == {"user": {"name": "Set by the view"}}
+    with app.app_context():
+        assert g.session is None  # no request: nobody is signed in
+    assert type(g).__dict__.get("session") is None  # the proxy type holds no session
