@@ -38,7 +38,7 @@ def login_required(
 
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            session = g.session
+            session = g._get_current_object().session  # one proxy lookup, not two
             if session is None:
                 if wants_json():
                     return jsonify(error="Unauthorized", message="Sign in to access this."), 401

@@ -69,9 +69,16 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
         logger.info("flask-sessionext: session cookie refused: its sessions were revoked")
         ra.clear = True
         return None
-    token = _run_jwt(state, decoded, ra, trigger, data)
-    if token is None:
-        return None
+    callbacks = state.callbacks
+    if trigger is None and not (
+        callbacks.custom_jwt or callbacks.custom_session or state.refreshable
+    ):
+        token = cast(JWT, decoded.claims)  # nothing can change them: the cache's own view
+    else:
+        changed = _run_jwt(state, decoded, ra, trigger, data)
+        if changed is None:
+            return None
+        token = changed
     now = time.time()
     ra.reissue = ra.reissue or reissue or now - token.get("iat", 0) >= state.config.update_age
     exp = int(now) + state.config.max_age if ra.reissue else token.get("exp", now)
@@ -81,7 +88,8 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
 def jwt_session(state: AuthState, ra: RequestAuth, token: JWT, exp: float) -> Shown:
     """What the app sees of ``token`` (expiring at ``exp``), recorded on ``ra``."""
     ra.token, ra.user_id = token, token.get("sub")
-    return _shown(state, ra, _default_session(token, exp), token=token)
+    session = _default_session(token, exp)
+    return _shown(state, ra, session, token=token) if state.callbacks.custom_session else session
 
 
 def stored_session(state: AuthState, ra: RequestAuth, raw: str) -> Shown:
@@ -154,13 +162,11 @@ def _run_jwt(
 ) -> JWT | None:
     """The token after provider-token refresh (when due) and the app's ``jwt`` callback.
 
-    Without app callbacks the cached claims are used as they are (nothing changes them);
-    callbacks get a fresh copy they may change freely (a shallow one when every claim is a
-    scalar, else a deep one), so nothing they do reaches the cache.
+    Works on a fresh copy of the cached claims that callbacks may change freely (a shallow
+    one when every claim is a scalar, else a deep one), so nothing they do reaches the cache.
     """
     callbacks = state.callbacks
-    shared = trigger is None and not callbacks.custom_jwt and not callbacks.custom_session
-    claims: dict[str, Any] = decoded.claims if shared else decoded.copy()  # type: ignore[assignment]
+    claims = decoded.copy()
     if state.refreshable:
         claims = _refreshed_when_due(state, claims, ra)
     if trigger is None and not callbacks.custom_jwt:
