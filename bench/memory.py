@@ -23,6 +23,7 @@ from typing import Any
 
 from variants import NAME, SESSION_COOKIE, build_environ, fresh_tokens, sessionext_app
 
+from flask_sessionext.cookies import _parsed
 from flask_sessionext.extension import TOKEN_CACHE_SIZE
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -80,6 +81,7 @@ def run_memory(requests: int, distinct: int, samples: int = 10) -> dict[str, Any
             points.append({"requests": i + 1, "rss": rss_bytes(), "objects": len(gc.get_objects())})
     seconds = time.perf_counter() - started
     info = state._decoded.cache_info()
+    headers = _parsed.cache_info()
     # The reference is the first sample taken once the cache has been full for a while: the
     # growth up to there is the cache filling, which a bounded cache does once.
     first = next(
@@ -108,5 +110,6 @@ def run_memory(requests: int, distinct: int, samples: int = 10) -> dict[str, Any
             "misses": info.misses,
             "configured": TOKEN_CACHE_SIZE,
         },
-        "bounded": info.maxsize is not None and info.currsize <= info.maxsize,
+        "header_cache": {"maxsize": headers.maxsize, "currsize": headers.currsize},
+        "bounded": all(c.maxsize is not None and c.currsize <= c.maxsize for c in (info, headers)),
     }

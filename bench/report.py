@@ -90,7 +90,9 @@ def _memory_lines(memory: dict[str, Any]) -> list[str]:
         f"- RSS in MiB after N requests: {samples}.",
         f"- Decoded-token cache: {cache['currsize']} entries of at most {cache['maxsize']} "
         f"(`TOKEN_CACHE_SIZE` {cache['configured']}), {cache['hits']:,} hits, "
-        f"{cache['misses']:,} misses: {'bounded' if memory['bounded'] else 'NOT bounded'}.",
+        f"{cache['misses']:,} misses; parsed `Cookie` headers kept: "
+        f"{memory['header_cache']['currsize']} of at most {memory['header_cache']['maxsize']}: "
+        f"{'bounded' if memory['bounded'] else 'NOT bounded'}.",
     ]
 
 
