@@ -220,10 +220,12 @@ class RequestAuth:
     def apply(self, response: Response) -> None:
         """Write, refresh or expire the session cookie; mark the response as per-user."""
         varies = "Authorization" if self.bearer else "Cookie"
-        # getlist, not ``in``: Werkzeug's ``Headers.__contains__`` raises and catches an
+        # A loop, not ``in``: Werkzeug's ``Headers.__contains__`` raises and catches an
         # HTTPException for a missing header, the most expensive step of a warm request.
-        if response.headers.getlist("Vary"):
-            response.vary.add(varies)
+        for key, _ in response.headers:
+            if key.lower() == "vary":
+                response.vary.add(varies)
+                break
         else:
             response.headers.add("Vary", varies)
         if self.bearer:

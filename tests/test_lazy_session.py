@@ -177,3 +177,20 @@ def test_g_session_can_be_set_read_and_tested_like_any_g_attribute() -> None:
     with app.app_context():
         assert g.session is None  # no request: nobody is signed in
     assert type(g).__dict__.get("session") is None  # the proxy type holds no session
+
+
+def test_vary_cookie_joins_the_views_own_vary_header() -> None:
+    """A view's own ``Vary`` (in any letter case) keeps its value and gains ``Cookie``, in one
+    header, so a shared cache never serves one user's page to another."""
+    app = build_app()
+
+    @app.get("/negotiated")
+    def negotiated() -> Any:
+        response = jsonify(signed_in=g.session is not None)
+        response.headers["vary"] = "Accept-Encoding"
+        return response
+
+    client = app.test_client()
+    sign_in(client)
+    response = client.get("/negotiated")
+    assert response.headers.getlist("Vary") == ["Accept-Encoding, Cookie"]
