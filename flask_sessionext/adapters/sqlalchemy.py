@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -52,6 +53,7 @@ from ..identity import normalize_email
 from ..logs import logger
 from ..token_store import RefreshRecord
 from . import shared_state
+from .fast_lookup import FastLookup, fast_path_possible, has_execution_events
 from .protocol import StoredAuthenticator, StoredSession, email_column
 from .shared_state import SharedStateMixin
 
@@ -229,12 +231,15 @@ class SQLAlchemyAdapter:
         self._users, self._sessions = users, sessions
         self._accounts: Table = self.Account.__table__
         self._tokens: Table = self.VerificationToken.__table__
-        # One indexed query resolves a request's session: the statement is built once and
-        # SQLAlchemy caches its compiled form.
+        # One indexed query resolves a request's session: the statement is built once; on
+        # SQLite and PostgreSQL (psycopg) it runs compiled, on the DBAPI connection.
         self._lookup = (
             select(sessions.c.expires, *users.c)
             .join_from(sessions, users, sessions.c.user_id == users.c.id)
             .where(sessions.c.session_token == bindparam("token"))
+        )
+        self._fast: weakref.WeakKeyDictionary[Engine, FastLookup | None] = (
+            weakref.WeakKeyDictionary()
         )
 
     @property
@@ -370,12 +375,32 @@ class SQLAlchemyAdapter:
 
     @_store
     def get_session_and_user(self, token_hash: str) -> StoredSession | None:
+        engine = self.engine
+        fast = self._fast_lookup(engine)
+        user = fast.fetch(engine, token_hash) if fast else self._slow_lookup(token_hash)
+        if user is None:
+            return None
+        return StoredSession(user=user, expires=utc(user.pop("expires")))
+
+    def _fast_lookup(self, engine: Engine) -> FastLookup | None:
+        """The lookup compiled for ``engine`` when it can skip SQLAlchemy's execution (see
+        :mod:`.fast_lookup`); ``None`` while the engine has execution events to honour."""
+        if has_execution_events(engine):
+            return None
+        try:
+            return self._fast[engine]
+        except KeyError:
+            fast = None
+            if fast_path_possible(engine):
+                fast = FastLookup(engine.dialect, self._lookup, "token", self.prepared_statements)
+            self._fast[engine] = fast
+            return fast
+
+    def _slow_lookup(self, token_hash: str) -> dict[str, Any] | None:
+        """The lookup through SQLAlchemy's ``Connection``: any other driver, or events."""
         with self._connect(autocommit=True) as conn:
             row = conn.execute(self._lookup, {"token": token_hash}).first()
-        if row is None:
-            return None
-        user = dict(row._mapping)
-        return StoredSession(user=user, expires=utc(user.pop("expires")))
+        return dict(row._mapping) if row else None
 
     @_store
     def update_session(self, token_hash: str, expires: datetime) -> None:
