@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import text
@@ -67,3 +68,27 @@ def test_prepared_statements_true_lets_psycopg_prepare(database_url: str) -> Non
     require_postgres(database_url, "prepared statements are psycopg's, on PostgreSQL")
     count, _ = prepared_after_lookups(one_connection_app(database_url, prepared_statements=True))
     assert count >= 1
+
+
+def lookups_prepared(app: Flask) -> list[str]:
+    """After a sign-in and many lookups, the prepared statements of the app's one connection
+    that read the sessions table (read in autocommit: psycopg forgets its prepared statements
+    on ROLLBACK)."""
+    client = app.test_client()
+    assert sign_in(client, "ann@example.com").status_code == 302
+    for _ in range(LOOKUPS):
+        assert client.get("/private").status_code == 200
+    db: SQLAlchemy = app.extensions["test_db"]
+    with app.app_context(), db.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        rows = conn.execute(text("SELECT statement FROM pg_prepared_statements"))
+        return [s for s in rows.scalars() if "FROM sessions JOIN users" in s]
+
+
+@pytest.mark.parametrize(("options", "prepared"), [({}, 0), ({"prepared_statements": True}, 1)])
+def test_the_session_lookup_is_prepared_only_when_asked(
+    database_url: str, options: dict[str, Any], prepared: int
+) -> None:
+    require_postgres(database_url, "prepared statements are psycopg's, on PostgreSQL")
+    app = one_connection_app(database_url, **options)
+    assert len(lookups_prepared(app)) == prepared

@@ -44,6 +44,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -145,13 +146,20 @@ class RefreshTokenMixin:
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+#: A passkey's base64url credential ID (up to 1023 bytes). On MySQL/MariaDB in ASCII with a
+#: binary collation: utf8mb4 would exceed the 3072-byte key limit and compare case-blind.
+CREDENTIAL_ID = String(1366).with_variant(
+    mysql.VARCHAR(1366, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+)
+
+
 class AuthenticatorMixin:
     """Columns of the ``authenticators`` table: one row per passkey (Auth.js's
     ``Authenticator``); ``transports`` is comma-separated, as in Auth.js."""
 
     __tablename__ = "authenticators"
 
-    credential_id: Mapped[str] = mapped_column(String(1366), primary_key=True)
+    credential_id: Mapped[str] = mapped_column(CREDENTIAL_ID, primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     credential_public_key: Mapped[bytes] = mapped_column(LargeBinary)
     counter: Mapped[int] = mapped_column(BigInteger)
