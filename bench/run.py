@@ -70,13 +70,13 @@ from variants import (
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The JWT strategy with the README's callbacks (the headline) costs at most 1.3x bare Flask,
 #: without callbacks 1.2x; the database strategy at most 1.8x on SQLite and 3.0x on PostgreSQL
-#: (docs/internals.rst, "Performance"). A variant not in the run (PostgreSQL unreachable) has
-#: no verdict.
+#: with prepared statements (docs/internals.rst, "Performance"). A variant not in the run
+#: (PostgreSQL unreachable) has no verdict.
 TARGETS = {
     "sessionext_callbacks": 1.3,
     "sessionext_warm": 1.2,
     "sessionext_db_sqlite": 1.8,
-    "sessionext_db_postgres": 3.0,
+    "sessionext_db_postgres_prepared": 3.0,
 }
 #: flask_sessionext.jwt.decode at least this many times as many decodes per second as
 #: @auth/core's decode() in Node, single flight (the benchmark issue).
@@ -372,7 +372,7 @@ def verify(variants: Sequence[Variant], calls: int) -> tuple[dict[str, Check], l
 
 
 #: What ``--profile`` can profile: the warm JWT strategy, or the database strategy.
-PROFILES = ("jwt", "jwt-callbacks", "db-sqlite", "db-postgres")
+PROFILES = ("jwt", "jwt-callbacks", "db-sqlite", "db-postgres", "db-postgres-prepared")
 
 
 def profile_variant(which: str, resources: ExitStack) -> Variant:
@@ -387,7 +387,7 @@ def profile_variant(which: str, resources: ExitStack) -> Variant:
     print(note)
     if url is None:
         raise SystemExit(1)
-    return sessionext_db(which, which, url, resources)
+    return sessionext_db(which, which, url, resources, prepared=which.endswith("-prepared"))
 
 
 def profile_warm(which: str = "jwt", calls: int = 20000, top: int = 15) -> None:
@@ -423,7 +423,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="?",
         const="jwt",
         choices=PROFILES,
-        help="cProfile warm sessionext calls: jwt (default), jwt-callbacks, db-sqlite, db-postgres",
+        help="cProfile warm sessionext calls: jwt (default), jwt-callbacks, db-sqlite, "
+        "db-postgres, db-postgres-prepared",
     )
     for part, text in (
         ("http", "only the HTTP part: gunicorn, 2 sync workers, loaded by wrk"),

@@ -442,15 +442,19 @@ def postgres_url(resources: ExitStack) -> tuple[str | None, str]:
     return url, f"PostgreSQL {version} at {POSTGRES_URL}, schema {schema}"
 
 
-def sessionext_db_app(url: str, resources: ExitStack | None, seed: bool = True) -> Flask:
+def sessionext_db_app(
+    url: str, resources: ExitStack | None, seed: bool = True, prepared: bool = False
+) -> Flask:
     """flask-sessionext on the database strategy: Flask-SQLAlchemy and its adapter, one user.
 
-    With ``seed`` the tables are created and the user stored; without, the app uses what an
+    A ``session_callback`` reads the stored user (Auth.js's ``session.user.id = user.id``), as
+    the database targets require. ``prepared``: the adapter's ``prepared_statements``. With
+    ``seed`` the tables are created and the user stored; without, the app uses what an
     earlier seeded app left in the same database (the HTTP benchmark's gunicorn workers).
     ``resources``, when given, closes the app's pooled connections at the end of the run.
     """
     db = new_db()
-    adapter = SQLAlchemyAdapter(db)
+    adapter = SQLAlchemyAdapter(db, prepared_statements=prepared)
     app = Flask("sessionext_db")
     app.config.update(
         AUTH_SECRET=SECRET,
@@ -468,7 +472,12 @@ def sessionext_db_app(url: str, resources: ExitStack | None, seed: bool = True) 
             return None
         return user
 
-    AuthExt(app, providers=[Credentials(authorize)], adapter=adapter)
+    auth = AuthExt(app, providers=[Credentials(authorize)], adapter=adapter)
+
+    @auth.session_callback
+    def session(session: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+        session["user"]["id"] = user["id"]
+        return session
 
     @app.get("/me")
     @login_required
@@ -482,12 +491,14 @@ def sessionext_db_app(url: str, resources: ExitStack | None, seed: bool = True) 
     return app
 
 
-def sessionext_db(key: str, label: str, url: str, resources: ExitStack) -> Variant:
+def sessionext_db(
+    key: str, label: str, url: str, resources: ExitStack, prepared: bool = False
+) -> Variant:
     """flask-sessionext, database strategy: one indexed lookup of the session row per request.
 
     The session is fresh (younger than ``update_age``), so no request writes or sets a cookie.
     """
-    app = sessionext_db_app(url, resources)
+    app = sessionext_db_app(url, resources, prepared=prepared)
     environ = build_environ(f"{SESSION_COOKIE}={sessionext_signin(app)}")
     return Variant(key, label, app, repeated(environ), no_set_cookie=True)
 
@@ -558,6 +569,13 @@ def database_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
         found += [
             sessionext_db(
                 "sessionext_db_postgres", "flask-sessionext database, PostgreSQL", url, resources
+            ),
+            sessionext_db(
+                "sessionext_db_postgres_prepared",
+                "flask-sessionext database, PostgreSQL, prepared statements",
+                postgres_url(resources)[0] or url,  # a schema of its own: it seeds the same user
+                resources,
+                prepared=True,
             ),
             flask_login_db(
                 "flask_login_db_postgres",
