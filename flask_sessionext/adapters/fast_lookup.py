@@ -66,31 +66,31 @@ class FastLookup:
         """The row for ``value`` as a dict of column keys, processed; ``None`` if none.
 
         A DBAPI error raises :class:`StoreError`; the connection is then discarded, and on a
-        disconnect every pooled connection as old as it is reconnected before its next use.
+        disconnect the pool's other connections are replaced too.
         """
         try:
             raw = engine.raw_connection()
         except self._error as error:
             raise StoreError(f"get_session_and_user: {type(error).__name__}") from error
         try:
-            description, row = self._run(raw.driver_connection, self._params(value))
+            cursor = self._run(raw.driver_connection, self._params(value))
+            row = cursor.fetchone()
         except self._error as error:
             self._discard(engine, raw, error)
             raise StoreError(f"get_session_and_user: {type(error).__name__}") from error
         finally:
             raw.close()
-        return None if row is None else self._user(description, row)
+        return None if row is None else self._user(cursor, row)
 
     def _params(self, value: str) -> Any:
         """The statement's parameters in the driver's style."""
         bound = self._bind(value) if self._bind is not None else value
         return (bound,) if self._positional else {self._bind_name: bound}
 
-    def _run(self, driver: Any, params: Any) -> tuple[Sequence[Any], Any]:
-        """Execute on the driver connection: the cursor description and the first row."""
+    def _run(self, driver: Any, params: Any) -> Any:
+        """Execute on the driver connection; the cursor, its rows not yet fetched."""
         if not self._psycopg:
-            cursor = driver.execute(self._sql, params)
-            return cursor.description, cursor.fetchone()
+            return driver.execute(self._sql, params)
         if driver.autocommit:
             return self._psycopg_run(driver, params)
         # Autocommit for this one statement: no BEGIN now, nothing for the pool's
@@ -102,11 +102,10 @@ class FastLookup:
             if not driver.closed:
                 driver.autocommit = False
 
-    def _psycopg_run(self, driver: Any, params: Any) -> tuple[Sequence[Any], Any]:
+    def _psycopg_run(self, driver: Any, params: Any) -> Any:
         """psycopg 3: prepared only with ``prepared_statements`` (``prepare=False`` also keeps
         psycopg's automatic preparing away from this statement)."""
-        cursor = driver.execute(self._sql, params, prepare=self._prepare)
-        return cursor.description, cursor.fetchone()
+        return driver.execute(self._sql, params, prepare=self._prepare)
 
     def _discard(self, engine: Engine, raw: PoolProxiedConnection, error: Any) -> None:
         """Invalidate ``raw`` after a DBAPI error. On a disconnect also replace the pool, as
@@ -117,21 +116,24 @@ class FastLookup:
         if disconnect:
             engine.dispose()
 
-    def _user(self, description: Sequence[Any], row: Sequence[Any]) -> dict[str, Any]:
+    def _user(self, cursor: Any, row: Sequence[Any]) -> dict[str, Any]:
         """``row`` as a dict, each value through its column type's result processor."""
         found = dict(zip(self._keys, row, strict=True))
-        for key, process in self._processors_for(description):
+        processors = self._processors
+        if processors is None:
+            processors = self._processors_for(cursor.description)
+        for key, process in processors:
             found[key] = process(found[key])
         return found
 
     def _processors_for(self, description: Sequence[Any]) -> list[tuple[str, Processor]]:
         """The columns that have a result processor, with it; computed on the first row (the
-        driver's type codes come with the cursor)."""
-        if self._processors is None:
-            found: list[tuple[str, Processor]] = []
-            for key, type_, column in zip(self._keys, self._types, description, strict=True):
-                process = type_.result_processor(self._dialect, column[1])
-                if process is not None:
-                    found.append((key, process))
-            self._processors = found
-        return self._processors
+        driver's type codes come with the cursor, whose ``description`` psycopg builds anew
+        on each access)."""
+        found: list[tuple[str, Processor]] = []
+        for key, type_, column in zip(self._keys, self._types, description, strict=True):
+            process = type_.result_processor(self._dialect, column[1])
+            if process is not None:
+                found.append((key, process))
+        self._processors = found
+        return found
