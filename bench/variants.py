@@ -11,6 +11,7 @@ removes both when the run ends.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -36,7 +37,7 @@ from flask_login import login_required as flask_login_required
 from flask_sqlalchemy import SQLAlchemy
 from joserfc import jwe
 from joserfc.errors import JoseError
-from sqlalchemy import String, create_engine, text
+from sqlalchemy import String, bindparam, create_engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from werkzeug.test import EnvironBuilder
@@ -503,6 +504,46 @@ def sessionext_db(
     return Variant(key, label, app, repeated(environ), no_set_cookie=True)
 
 
+def lookup_floor(key: str, label: str, db_variant: Variant, resources: ExitStack) -> Variant:
+    """The floor under ``db_variant``: bare Flask plus its session lookup (the same SQL and
+    row) on one connection held open, prepared on PostgreSQL, in autocommit; no auth at all.
+
+    What any library doing one database lookup per request can at best cost.
+    """
+    app = db_variant.app
+    token = db_variant.environs(1)[0]["HTTP_COOKIE"].split("=", 1)[1]
+    with app.app_context():
+        adapter = app.extensions["sessionext"].ext.adapter
+        engine = adapter.engine
+        sessions, users = adapter.Session.__table__, adapter.User.__table__
+        lookup = (
+            select(sessions.c.expires, *users.c)
+            .join_from(sessions, users, sessions.c.user_id == users.c.id)
+            .where(sessions.c.session_token == bindparam("token"))
+        )
+        compiled = lookup.compile(dialect=engine.dialect)
+        raw = engine.raw_connection()
+    resources.callback(raw.close)
+    connection = raw.driver_connection
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    params: Any = (digest,) if compiled.positional else {"token": digest}
+    name = list(lookup.selected_columns.keys()).index("name")
+    if engine.dialect.driver == "psycopg":
+        connection.autocommit = True
+        options = {"prepare": True}
+    else:
+        options = {}
+
+    floor = Flask(key)
+
+    @floor.get("/me")
+    def me() -> str:
+        row = connection.execute(str(compiled), params, **options).fetchone()
+        return str(row[name])
+
+    return Variant(key, label, floor, repeated(build_environ()))
+
+
 def flask_login_db(key: str, label: str, url: str, resources: ExitStack) -> Variant:
     """The peer: Flask-Login whose user loader reads the user row with ``db.session.get``.
 
@@ -549,13 +590,15 @@ def database_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
 
     On SQLite always; on PostgreSQL when :data:`POSTGRES_URL` answers (else a note says why).
     """
+    sqlite = sessionext_db(
+        "sessionext_db_sqlite",
+        "flask-sessionext database, SQLite",
+        sqlite_url(resources, "sessionext"),
+        resources,
+    )
     found = [
-        sessionext_db(
-            "sessionext_db_sqlite",
-            "flask-sessionext database, SQLite",
-            sqlite_url(resources, "sessionext"),
-            resources,
-        ),
+        sqlite,
+        lookup_floor("floor_sqlite", "floor: bare Flask + the lookup, SQLite", sqlite, resources),
         flask_login_db(
             "flask_login_db_sqlite",
             "Flask-Login + SQLAlchemy row, SQLite",
@@ -566,16 +609,23 @@ def database_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
     url, note = postgres_url(resources)
     notes.append(note)
     if url is not None:
+        prepared = sessionext_db(
+            "sessionext_db_postgres_prepared",
+            "flask-sessionext database, PostgreSQL, prepared statements",
+            postgres_url(resources)[0] or url,  # a schema of its own: it seeds the same user
+            resources,
+            prepared=True,
+        )
         found += [
             sessionext_db(
                 "sessionext_db_postgres", "flask-sessionext database, PostgreSQL", url, resources
             ),
-            sessionext_db(
-                "sessionext_db_postgres_prepared",
-                "flask-sessionext database, PostgreSQL, prepared statements",
-                postgres_url(resources)[0] or url,  # a schema of its own: it seeds the same user
+            prepared,
+            lookup_floor(
+                "floor_postgres",
+                "floor: bare Flask + the lookup, PostgreSQL, prepared",
+                prepared,
                 resources,
-                prepared=True,
             ),
             flask_login_db(
                 "flask_login_db_postgres",
