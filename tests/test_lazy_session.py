@@ -84,8 +84,12 @@ def test_ordinary_requests_do_not_rewrite_the_cookie() -> None:
     assert response.headers["Vary"] == "Cookie"
 
 
-def test_cookie_slides_after_update_age_and_on_get_session() -> None:
-    app, _ = counting_app(AUTH_SESSION_UPDATE_AGE=60)
+@pytest.mark.parametrize("callbacks", [True, False], ids=["callbacks", "no-callbacks"])
+def test_cookie_slides_after_update_age_and_on_get_session(callbacks: bool) -> None:
+    """Without callbacks the token is the decoded-token cache's own read-only view: it is
+    re-issued as well, with the same claims."""
+    config = {"AUTH_SESSION_UPDATE_AGE": 60}
+    app = counting_app(**config)[0] if callbacks else build_app(None, **config)
     client = app.test_client()
     old = encode({"sub": "1", "name": "A"}, secret=SECRET, salt=SALT)
     old_claims = decode(old, secret=SECRET, salt=SALT)
@@ -107,6 +111,7 @@ def test_cookie_slides_after_update_age_and_on_get_session() -> None:
     assert "authjs.session-token=" in response.headers["Set-Cookie"]
     fresh = decode(session_cookie(client) or "", secret=SECRET, salt=SALT)
     assert fresh["iat"] >= int(time.time()) - 1 and fresh["jti"] != old_claims["jti"]
+    assert (fresh["sub"], fresh["name"]) == ("1", "A")
     # GET /session always slides the expiry, as in Auth.js.
     assert "Set-Cookie" in client.get("/api/auth/session").headers
 
