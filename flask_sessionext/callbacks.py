@@ -51,12 +51,9 @@ class Callback(Generic[R]):
             )
         self._accepts = frozenset(named & passed)
 
-    def __call__(self, **kwargs: Any) -> R:
-        """Call with the declared arguments; any of them not given is passed as ``None``."""
-        return self.fn(**{name: kwargs.get(name) for name in self._accepts})
-
     def or_none(self, **kwargs: Any) -> R | None:
-        """Call, but log an exception and answer ``None`` (which signs out, or refuses)."""
+        """Call with the declared arguments (one not given is passed as ``None``); log an
+        exception and answer ``None`` instead (which signs out, or refuses)."""
         try:
             return self.fn(**{name: kwargs.get(name) for name in self._accepts})
         except Exception:
