@@ -43,14 +43,20 @@ def one_connection_app(url: str, **options: Any) -> Flask:
     return app
 
 
-def prepared_after_lookups(app: Flask) -> tuple[int, Any]:
-    """Sign in, resolve the session many times; the connection's prepared statements and its
-    ``prepare_threshold`` afterwards."""
+def look_up_many_times(app: Flask) -> SQLAlchemy:
+    """Sign in and resolve the session :data:`LOOKUPS` times; the app's ``db``."""
     client = app.test_client()
     assert sign_in(client, "ann@example.com").status_code == 302
     for _ in range(LOOKUPS):
         assert client.get("/private").status_code == 200
     db: SQLAlchemy = app.extensions["test_db"]
+    return db
+
+
+def prepared_after_lookups(app: Flask) -> tuple[int, Any]:
+    """Sign in, resolve the session many times; the connection's prepared statements and its
+    ``prepare_threshold`` afterwards."""
+    db = look_up_many_times(app)
     with app.app_context(), db.engine.connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
         threshold = conn.connection.driver_connection.prepare_threshold  # type: ignore[union-attr]
@@ -74,11 +80,7 @@ def lookups_prepared(app: Flask) -> list[str]:
     """After a sign-in and many lookups, the prepared statements of the app's one connection
     that read the sessions table (read in autocommit: psycopg forgets its prepared statements
     on ROLLBACK)."""
-    client = app.test_client()
-    assert sign_in(client, "ann@example.com").status_code == 302
-    for _ in range(LOOKUPS):
-        assert client.get("/private").status_code == 200
-    db: SQLAlchemy = app.extensions["test_db"]
+    db = look_up_many_times(app)
     with app.app_context(), db.engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         rows = conn.execute(text("SELECT statement FROM pg_prepared_statements"))

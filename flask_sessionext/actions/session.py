@@ -88,8 +88,7 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
 def jwt_session(state: AuthState, ra: RequestAuth, token: JWT, exp: float) -> Shown:
     """What the app sees of ``token`` (expiring at ``exp``), recorded on ``ra``."""
     ra.token, ra.user_id = token, token.get("sub")
-    session = _default_session(token, exp)
-    return _shown(state, ra, session, token=token) if state.callbacks.custom_session else session
+    return _shown(state, ra, _default_session(token, exp), token=token)
 
 
 def stored_session(state: AuthState, ra: RequestAuth, raw: str) -> Shown:
