@@ -43,7 +43,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from werkzeug.test import EnvironBuilder
 
 from flask_sessionext import AuthExt, login_required
-from flask_sessionext.adapters import SQLAlchemyAdapter
+from flask_sessionext.adapters import SessionCache, SQLAlchemyAdapter
 from flask_sessionext.jwt import derive_key, encode
 from flask_sessionext.providers import Credentials
 from flask_sessionext.token_store import RedisTokenStore
@@ -444,18 +444,24 @@ def postgres_url(resources: ExitStack) -> tuple[str | None, str]:
 
 
 def sessionext_db_app(
-    url: str, resources: ExitStack | None, seed: bool = True, prepared: bool = False
+    url: str,
+    resources: ExitStack | None,
+    seed: bool = True,
+    prepared: bool = False,
+    cached: bool = False,
 ) -> Flask:
     """flask-sessionext on the database strategy: Flask-SQLAlchemy and its adapter, one user.
 
     A ``session_callback`` reads the stored user (Auth.js's ``session.user.id = user.id``), as
-    the database targets require. ``prepared``: the adapter's ``prepared_statements``. With
+    the database targets require. ``prepared``: the adapter's ``prepared_statements``;
+    ``cached``: its ``session_cache`` (the defaults, PostgreSQL only). With
     ``seed`` the tables are created and the user stored; without, the app uses what an
     earlier seeded app left in the same database (the HTTP benchmark's gunicorn workers).
     ``resources``, when given, closes the app's pooled connections at the end of the run.
     """
     db = new_db()
-    adapter = SQLAlchemyAdapter(db, prepared_statements=prepared)
+    cache = SessionCache() if cached else None
+    adapter = SQLAlchemyAdapter(db, prepared_statements=prepared, session_cache=cache)
     app = Flask("sessionext_db")
     app.config.update(
         AUTH_SECRET=SECRET,
@@ -493,13 +499,18 @@ def sessionext_db_app(
 
 
 def sessionext_db(
-    key: str, label: str, url: str, resources: ExitStack, prepared: bool = False
+    key: str,
+    label: str,
+    url: str,
+    resources: ExitStack,
+    prepared: bool = False,
+    cached: bool = False,
 ) -> Variant:
     """flask-sessionext, database strategy: one indexed lookup of the session row per request.
 
     The session is fresh (younger than ``update_age``), so no request writes or sets a cookie.
     """
-    app = sessionext_db_app(url, resources, prepared=prepared)
+    app = sessionext_db_app(url, resources, prepared=prepared, cached=cached)
     environ = build_environ(f"{SESSION_COOKIE}={sessionext_signin(app)}")
     return Variant(key, label, app, repeated(environ), no_set_cookie=True)
 
@@ -621,6 +632,13 @@ def database_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
                 "sessionext_db_postgres", "flask-sessionext database, PostgreSQL", url, resources
             ),
             prepared,
+            sessionext_db(
+                "sessionext_db_postgres_cached",
+                "flask-sessionext database, PostgreSQL, session cache",
+                postgres_url(resources)[0] or url,
+                resources,
+                cached=True,
+            ),
             lookup_floor(
                 "floor_postgres",
                 "floor: bare Flask + the lookup, PostgreSQL, prepared",

@@ -102,6 +102,9 @@ class AuthExt(Generic[SessionT]):
             {"token_store": self.token_store, "adapter": self.adapter},
             config.strategy,
         )
+        check_adapter = getattr(self.adapter, "init_app", None)
+        if check_adapter is not None:
+            check_adapter(app)
         app.extensions["sessionext"] = AuthState(
             self, config, clients, self._token_store(config), revocations
         )

@@ -1,7 +1,9 @@
-"""A TCP relay in front of a real server that can cut a connection after the server answered.
+"""A TCP relay in front of a real server that can cut a connection after the server answered,
+or hold every answer back.
 
-It reproduces the outage no server-side fault can: the server ran the command (a Redis script,
-a PostgreSQL ``COMMIT``), then the network dropped its answer.
+It reproduces the outages no server-side fault can: the server ran the command (a Redis script,
+a PostgreSQL ``COMMIT``), then the network dropped its answer; or the network went silent,
+neither closing nor answering.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ class Relay:
         self._lock = threading.Lock()
         self._pattern: bytes | None = None
         self.cuts = 0
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def stall(self) -> None:
+        """Hold every answer back, as a silent network would, until :meth:`resume`."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Deliver the held answers, and the ones after them."""
+        self._flowing.set()
 
     def cut_answer_to(self, pattern: bytes) -> None:
         """The next request containing ``pattern`` reaches the server; its answer does not:
@@ -32,6 +44,7 @@ class Relay:
 
     def close(self) -> None:
         self._listener.close()
+        self._flowing.set()
 
     def _accept(self) -> None:
         while True:
@@ -58,6 +71,7 @@ class Relay:
             if doomed.is_set():
                 self.cuts += 1
                 break
+            self._flowing.wait()
             client.sendall(chunk)
         _close(client, server)
 

@@ -9,11 +9,13 @@ without it under ``CI``.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
 from .helpers import SECRET
 from .processes import Server, init_app, running
@@ -25,12 +27,13 @@ REVOKE_TOKEN = "revoke-test-0123456789"
 HTTP_TIMEOUT = 10.0
 
 
-def app_env(database_url: str) -> dict[str, str]:
+def app_env(database_url: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": database_url,
         "AUTH_SECRET": SECRET,
         "REVOKE_TOKEN": REVOKE_TOKEN,
+        **extra,
     }
 
 
@@ -118,3 +121,68 @@ def test_sign_in_on_one_process_use_and_revoke_on_the_other(
     # Ben was not revoked.
     assert user_email(get(b, "/private", ben)) == "ben@example.com"
     assert user_email(get(a, "/private", ben)) == "ben@example.com"
+
+
+@pytest.fixture
+def cached_servers(database_url: str) -> Iterator[tuple[Server, Server]]:
+    """Two processes with the ``SessionCache`` on, ``ttl`` far longer than the test."""
+    require_postgres(database_url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
+    env = app_env(database_url, SESSION_CACHE_TTL="300")
+    init_app(APP, env)
+    with running(APP, env, count=2) as (a, b):
+        yield a, b
+
+
+def user_name(server: Server, cookie: str) -> Any:
+    body = get(server, "/private", cookie, Accept="application/json")
+    return body.json()["user"]["name"] if body.status_code == 200 else None
+
+
+def wait_until(check: Any, what: str) -> float:
+    """Poll ``check`` for up to :data:`HTTP_TIMEOUT`; how long it took."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > HTTP_TIMEOUT:
+            pytest.fail(f"not within {HTTP_TIMEOUT} s: {what}")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def test_with_the_session_cache_a_revocation_on_one_process_reaches_the_other(
+    cached_servers: tuple[Server, Server], database_url: str
+) -> None:
+    a, b = cached_servers
+    ann, ben = sign_in(a, "ann@example.com"), sign_in(a, "ben@example.com")
+    engine = create_engine(database_url)
+    try:
+        # B serves Ann from its cache: a rename that sends no notification goes unseen.
+        def cached() -> bool:
+            before = user_name(b, ann)
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE users SET name = name || '.' WHERE id = 'u1'"))
+            return bool(user_name(b, ann) == before)
+
+        wait_until(cached, "B serving Ann's session from its cache")
+
+        # A revokes Ann, B hears of it: signed out there within moments, not after the ttl.
+        revoked = requests.post(
+            f"{a.url}/revoke/u1", headers={"X-Test-Revoke": REVOKE_TOKEN}, timeout=HTTP_TIMEOUT
+        )
+        assert revoked.json() == {"revoked": 1}
+        assert wait_until(lambda: user_name(b, ann) is None, "Ann signed out on B") < 2
+
+        # Ben signs out on A: his session is gone on B too.
+        assert user_name(b, ben) == "Ben"
+        with requests.Session() as http:
+            http.cookies.set(COOKIE, ben)
+            csrf = http.get(f"{a.url}/api/auth/csrf", timeout=HTTP_TIMEOUT).json()["csrfToken"]
+            out = http.post(
+                f"{a.url}/api/auth/signout",
+                data={"csrfToken": csrf},
+                allow_redirects=False,
+                timeout=HTTP_TIMEOUT,
+            )
+            assert out.status_code == 302
+        assert wait_until(lambda: user_name(b, ben) is None, "Ben signed out on B") < 2
+    finally:
+        engine.dispose()

@@ -2,6 +2,7 @@
 
 from .memory import MemoryAdapter
 from .protocol import Adapter, AuthenticatorStore, StoredAuthenticator, StoredSession
+from .session_cache import SessionCache
 from .sqlalchemy import (
     AccountMixin,
     AuthenticatorMixin,
@@ -20,6 +21,7 @@ __all__ = [
     "MemoryAdapter",
     "RefreshTokenMixin",
     "SQLAlchemyAdapter",
+    "SessionCache",
     "SessionMixin",
     "StoredAuthenticator",
     "StoredSession",

@@ -77,7 +77,9 @@ class AuthenticatorStore(Protocol):
 class Adapter(Protocol):
     """Storage for the ``database`` session strategy, email sign-in and account linking.
 
-    Every method is one transaction: it either happens whole or not at all.
+    Every method is one transaction: it either happens whole or not at all. An adapter may
+    also define ``init_app(app)``: ``AuthExt.init_app`` calls it, to refuse a configuration
+    the app cannot serve.
     """
 
     def create_user(self, user: Mapping[str, Any]) -> dict[str, Any]:

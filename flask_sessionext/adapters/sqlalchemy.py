@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     BigInteger,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     delete,
+    event,
     exists,
     insert,
     select,
@@ -56,6 +58,7 @@ from ..token_store import RefreshRecord
 from . import shared_state
 from .fast_lookup import FastLookup, fast_path_possible, has_execution_events
 from .protocol import StoredAuthenticator, StoredSession, email_column
+from .session_cache import LocalSessions, SessionCache, check_engine, session_key, user_key
 from .shared_state import SharedStateMixin
 
 P = ParamSpec("P")
@@ -206,9 +209,11 @@ class SQLAlchemyAdapter:
         shared_state_model: type[Any] | None = None,
         prepared_statements: bool = False,
         authenticator_model: type[Any] | None = None,
+        session_cache: SessionCache | None = None,
     ) -> None:
         self.db = db
         self.prepared_statements = prepared_statements
+        self.session_cache = session_cache
         model = db.Model
         self.User: type[Any] = user_model or type(
             "User", (UserMixin, model), {"__module__": __name__}
@@ -249,6 +254,23 @@ class SQLAlchemyAdapter:
         self._fast: weakref.WeakKeyDictionary[Engine, FastLookup | None] = (
             weakref.WeakKeyDictionary()
         )
+        self._cached: weakref.WeakKeyDictionary[Engine, LocalSessions] = weakref.WeakKeyDictionary()
+        if session_cache is not None:
+            for model, key in ((self.User, "id"), (self.Session, "session_token")):
+                for change in ("after_update", "after_delete"):
+                    event.listen(model, change, self._orm_changed(key), propagate=True)
+
+    def init_app(self, app: Flask) -> None:
+        """Called by ``AuthExt.init_app``: refuse a ``session_cache`` that the app's database
+        cannot serve (checked on first use instead when ``db.init_app`` comes later)."""
+        if self.session_cache is None:
+            return
+        with app.app_context():
+            try:
+                engine = self.engine
+            except RuntimeError:  # db.init_app(app) not called yet
+                return
+        check_engine(engine)
 
     @property
     def engine(self) -> Engine:
@@ -335,7 +357,7 @@ class SQLAlchemyAdapter:
         values = {k: v for k, v in changes.items() if k in self._users.c and k != "id"}
         if "email" in values:
             values["email"] = email_column(values["email"])
-        with self._connect(begin=True) as conn:
+        with self._changing(user_key(user_id)) as conn:
             if values:
                 conn.execute(
                     update(self._users).where(self._users.c.id == user_id).values(**values)
@@ -384,11 +406,59 @@ class SQLAlchemyAdapter:
     @_store
     def get_session_and_user(self, token_hash: str) -> StoredSession | None:
         engine = self.engine
+        cache, generation = None, None
+        if self.session_cache is not None:
+            cache = self._cache(engine)
+            found = cache.get(token_hash)
+            if found is not None:
+                return found
+            generation = cache.generation()
         fast = self._fast_lookup(engine)
         user = fast.fetch(engine, token_hash) if fast else self._slow_lookup(token_hash)
         if user is None:
             return None
-        return StoredSession(user=user, expires=utc(user.pop("expires")))
+        stored = StoredSession(user=user, expires=utc(user.pop("expires")))
+        if cache is not None and generation is not None:
+            cache.put(token_hash, stored, generation)
+        return stored
+
+    def _cache(self, engine: Engine) -> LocalSessions:
+        """This process's cached sessions of ``engine`` (``session_cache``); made on first use,
+        forgotten when the engine is disposed."""
+        try:
+            return self._cached[engine]
+        except KeyError:
+            assert self.session_cache is not None
+            cache = self._cached[engine] = LocalSessions(engine, self.session_cache)
+            event.listen(engine, "engine_disposed", lambda _: cache.stop())
+            return cache
+
+    @contextmanager
+    def _changing(self, *keys: str) -> Iterator[Connection]:
+        """A transaction that changes the sessions ``keys`` name: with ``session_cache``, it
+        notifies every process on commit, and this one's cache forgets them at once."""
+        with self._connect(begin=True) as conn:
+            yield conn
+            if self.session_cache is not None:
+                self.session_cache.notify(conn, keys)
+        if self.session_cache is not None:
+            self._cache(self.engine).evict(keys)
+
+    def _orm_changed(self, key: str) -> Callable[[Any, Connection, Any], None]:
+        """A mapper event for ORM flushes that update or delete users or sessions: notify in
+        the flush's transaction; this process's cache forgets them at once too."""
+        make = user_key if key == "id" else session_key
+        config = self.session_cache
+        assert config is not None
+
+        def changed(mapper: Any, conn: Connection, target: Any) -> None:
+            if conn.dialect.name != "postgresql":
+                return
+            keys = (make(getattr(target, key)),)
+            config.notify(conn, keys)
+            self._cache(conn.engine).evict(keys)
+
+        return changed
 
     def _fast_lookup(self, engine: Engine) -> FastLookup | None:
         """The lookup compiled for ``engine`` when it can skip SQLAlchemy's execution (see
@@ -413,7 +483,7 @@ class SQLAlchemyAdapter:
     @_store
     def update_session(self, token_hash: str, expires: datetime) -> None:
         sessions = self._sessions
-        with self._connect(begin=True) as conn:
+        with self._changing(session_key(token_hash)) as conn:
             conn.execute(
                 update(sessions)
                 .where(sessions.c.session_token == token_hash)
@@ -423,13 +493,13 @@ class SQLAlchemyAdapter:
     @_store
     def delete_session(self, token_hash: str) -> None:
         sessions = self._sessions
-        with self._connect(begin=True) as conn:
+        with self._changing(session_key(token_hash)) as conn:
             conn.execute(delete(sessions).where(sessions.c.session_token == token_hash))
 
     @_store
     def delete_user_sessions(self, user_id: str) -> int:
         sessions = self._sessions
-        with self._connect(begin=True) as conn:
+        with self._changing(user_key(user_id)) as conn:
             return conn.execute(delete(sessions).where(sessions.c.user_id == user_id)).rowcount
 
     @_store

@@ -6,6 +6,7 @@ Configured by the environment, so several processes can share one database and s
 - ``AUTH_SECRET``: the secret every process shares (required);
 - ``REVOKE_TOKEN``: what the ``X-Test-Revoke`` header of ``POST /revoke/<user_id>`` must be
   (without it, the route refuses everything);
+- ``SESSION_CACHE_TTL``: turn the adapter's ``SessionCache`` on, with this ``ttl``;
 - ``RATE_LIMIT_PREFIX``: count rate limits in Redis (``REDIS_URL``, default
   ``redis://127.0.0.1:6379/0``) under this key prefix, and take the client address from
   ``X-Forwarded-For`` (``ProxyFix``, as behind one proxy); without it, limits count in memory.
@@ -29,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_sessionext import AuthExt, login_required
-from flask_sessionext.adapters import SQLAlchemyAdapter
+from flask_sessionext.adapters import SessionCache, SQLAlchemyAdapter
 from flask_sessionext.providers import Credentials
 
 from .serve import main
@@ -46,7 +47,8 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-adapter = SQLAlchemyAdapter(db)
+TTL = os.environ.get("SESSION_CACHE_TTL")
+adapter = SQLAlchemyAdapter(db, session_cache=SessionCache(ttl=float(TTL)) if TTL else None)
 
 
 def authorize(credentials: dict[str, str]) -> dict[str, Any] | None:
