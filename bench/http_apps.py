@@ -22,7 +22,8 @@ from variants import (
     sessionext_db_app,
 )
 
-#: What ``app(name)`` builds; ``sessionext_db`` also takes the database URL.
+#: What ``app(name)`` builds; ``sessionext_db`` and ``sessionext_db_cached`` (with the
+#: ``SessionCache``, PostgreSQL only) also take the database URL.
 APPS = (
     "bare",
     "flask_session",
@@ -30,6 +31,7 @@ APPS = (
     "sessionext_callbacks",
     "sessionext_jwt",
     "sessionext_db",
+    "sessionext_db_cached",
 )
 
 
@@ -45,8 +47,8 @@ def app(name: str, url: str | None = None) -> Flask:
         return sessionext_app(callbacks=True)
     if name == "sessionext_jwt":
         return sessionext_app()
-    if name == "sessionext_db":
+    if name in ("sessionext_db", "sessionext_db_cached"):
         if url is None:
-            raise ValueError("sessionext_db needs the database URL")
-        return sessionext_db_app(url, None, seed=False)
+            raise ValueError(f"{name} needs the database URL")
+        return sessionext_db_app(url, None, seed=False, cached=name == "sessionext_db_cached")
     raise ValueError(f"unknown app {name!r}; one of {', '.join(APPS)}")

@@ -165,6 +165,16 @@ def served_apps(resources: ExitStack, notes: list[str]) -> list[Served]:
                 True,
             )
         )
+        if key == "postgres":  # the same schema, user and session, with the SessionCache
+            found.append(
+                Served(
+                    "sessionext_db_postgres_cached",
+                    "flask-sessionext database, PostgreSQL, session cache",
+                    ("sessionext_db_cached", db_url),
+                    f"{SESSION_COOKIE}={cookie}",
+                    True,
+                )
+            )
     return found
 
 

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from .oidc_provider import OP, running_op, walk_login
+from .test_concurrency import require_postgres
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "database" / "app.py"
 CALLBACK = "http://localhost/api/auth/callback/oidc"
@@ -37,15 +38,16 @@ def apps() -> list[Flask]:
     return []
 
 
-@pytest.fixture
-def example(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, apps: list[Flask]
+def load_example(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, apps: list[Flask], **env: str
 ) -> Iterator[ModuleType]:
-    """The example module on the test database, after ``flask init-db``."""
+    """The example module on the test database, after ``flask init-db``; ``env`` set first."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("AUTH_SECRET", "example-secret-" + "d" * 32)
     for name in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "AUTH_URL"):
         monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     spec = importlib.util.spec_from_file_location("database_example", EXAMPLE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -60,6 +62,23 @@ def example(
     for app in apps:  # close pooled connections before the test schema is dropped
         with app.app_context():
             module.db.engine.dispose()
+
+
+@pytest.fixture
+def example(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, apps: list[Flask]
+) -> Iterator[ModuleType]:
+    """The example module on the test database, after ``flask init-db``."""
+    yield from load_example(monkeypatch, database_url, apps)
+
+
+@pytest.fixture
+def cached_example(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, apps: list[Flask]
+) -> Iterator[ModuleType]:
+    """The example with ``SESSION_CACHE_TTL`` set: PostgreSQL only."""
+    require_postgres(database_url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
+    yield from load_example(monkeypatch, database_url, apps, SESSION_CACHE_TTL="300")
 
 
 def csrf(client: FlaskClient) -> str:
@@ -93,7 +112,11 @@ def test_init_db_is_idempotent_and_stores_only_a_password_hash(example: ModuleTy
     assert stored != DEMO["password"] and stored.startswith(("scrypt:", "pbkdf2:"))
 
 
-def test_role_reaches_the_session_and_sign_out_everywhere(example: ModuleType) -> None:
+@pytest.mark.parametrize("cached", [False, True], ids=["uncached", "session-cache"])
+def test_role_reaches_the_session_and_sign_out_everywhere(
+    request: pytest.FixtureRequest, cached: bool
+) -> None:
+    example = request.getfixturevalue("cached_example" if cached else "example")
     laptop, phone = example.app.test_client(), example.app.test_client()
     assert sign_in(laptop) == "http://localhost"
     home = laptop.get("/").get_data(as_text=True)
@@ -101,6 +124,13 @@ def test_role_reaches_the_session_and_sign_out_everywhere(example: ModuleType) -
     session = laptop.get("/api/auth/session").get_json()
     assert session["user"]["role"] == "admin" and session["user"]["email"] == DEMO["email"]
     assert session["user"]["id"]
+    assert (example.adapter.session_cache is not None) is cached
+    for _ in range(20):  # with the cache, its listener is live by now and the session kept
+        laptop.get("/api/auth/session")
+    with example.app.app_context():  # a role changed through the ORM shows at once
+        example.db.session.get(example.User, session["user"]["id"]).role = "editor"
+        example.db.session.commit()
+    assert laptop.get("/api/auth/session").get_json()["user"]["role"] == "editor"
     sign_in(phone)
     assert session_count(laptop) == "2"
     # The button posts Auth.js's CSRF token; without it nothing happens.

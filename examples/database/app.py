@@ -19,6 +19,9 @@ Configuration, from the environment:
 ``OIDC_ISSUER``, ``OIDC_CLIENT_ID``, ``OIDC_CLIENT_SECRET``, ``OIDC_NAME``
     optional: an OpenID provider to sign in with, or to link to an existing user.
     Register the redirect URI ``<origin>/api/auth/callback/oidc``.
+``SESSION_CACHE_TTL``
+    optional, PostgreSQL only: keep sessions in each process up to this many seconds
+    (``SessionCache``); sign-outs and role changes still reach every process at once.
 
 Run it::
 
@@ -42,7 +45,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
 from flask_sessionext import AuthExt, csrf_required, login_required
-from flask_sessionext.adapters import SQLAlchemyAdapter, UserMixin
+from flask_sessionext.adapters import SessionCache, SQLAlchemyAdapter, UserMixin
 from flask_sessionext.identity import normalize_email
 from flask_sessionext.providers import OIDC, Credentials, Email, Provider, SMTPSender
 from flask_sessionext.types import Session, SessionUser
@@ -81,7 +84,10 @@ class Password(Model):
 
 # The adapter declares the accounts, sessions and verification_tokens tables on db.Model:
 # create it once per db, at import, not in create_app.
-adapter = SQLAlchemyAdapter(db, user_model=User)
+CACHE_TTL = os.environ.get("SESSION_CACHE_TTL")
+adapter = SQLAlchemyAdapter(
+    db, user_model=User, session_cache=SessionCache(ttl=float(CACHE_TTL)) if CACHE_TTL else None
+)
 
 # Compared against when the email is unknown, so a wrong email costs as long as a wrong password.
 UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
