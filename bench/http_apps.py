@@ -23,7 +23,7 @@ from variants import (
 )
 
 #: What ``app(name)`` builds; ``sessionext_db`` and ``sessionext_db_cached`` (with the
-#: ``SessionCache``, PostgreSQL only) also take the database URL.
+#: ``SessionCache``) also take the database URL.
 APPS = (
     "bare",
     "flask_session",

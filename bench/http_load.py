@@ -165,16 +165,15 @@ def served_apps(resources: ExitStack, notes: list[str]) -> list[Served]:
                 True,
             )
         )
-        if key == "postgres":  # the same schema, user and session, with the SessionCache
-            found.append(
-                Served(
-                    "sessionext_db_postgres_cached",
-                    "flask-sessionext database, PostgreSQL, session cache",
-                    ("sessionext_db_cached", db_url),
-                    f"{SESSION_COOKIE}={cookie}",
-                    True,
-                )
+        found.append(  # the same database, user and session, with the SessionCache
+            Served(
+                f"sessionext_db_{key}_cached",
+                f"flask-sessionext database, {name}, session cache",
+                ("sessionext_db_cached", db_url),
+                f"{SESSION_COOKIE}={cookie}",
+                True,
             )
+        )
     return found
 
 

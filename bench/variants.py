@@ -454,7 +454,7 @@ def sessionext_db_app(
 
     A ``session_callback`` reads the stored user (Auth.js's ``session.user.id = user.id``), as
     the database targets require. ``prepared``: the adapter's ``prepared_statements``;
-    ``cached``: its ``session_cache`` (the defaults, PostgreSQL only). With
+    ``cached``: its ``session_cache`` (the defaults). With
     ``seed`` the tables are created and the user stored; without, the app uses what an
     earlier seeded app left in the same database (the HTTP benchmark's gunicorn workers).
     ``resources``, when given, closes the app's pooled connections at the end of the run.
@@ -609,6 +609,13 @@ def database_variants(resources: ExitStack, notes: list[str]) -> list[Variant]:
     )
     found = [
         sqlite,
+        sessionext_db(
+            "sessionext_db_sqlite_cached",
+            "flask-sessionext database, SQLite, session cache",
+            sqlite_url(resources, "sessionext_cached"),
+            resources,
+            cached=True,
+        ),
         lookup_floor("floor_sqlite", "floor: bare Flask + the lookup, SQLite", sqlite, resources),
         flask_login_db(
             "flask_login_db_sqlite",

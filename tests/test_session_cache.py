@@ -1,11 +1,11 @@
-"""``SessionCache``: database sessions served from the process, evicted by LISTEN/NOTIFY.
+"""``SessionCache``: database sessions served from the process, and every process told.
 
-What users depend on: a cached request costs no round trip; a sign-out, a revocation, a user
-change through the adapter or the ORM is seen at once; a write that sends no notification is
-seen within ``ttl``; while the listener is down, or deaf behind PgBouncer in transaction mode,
-every request reads the database; a database the cache cannot serve refuses to start.
-Needs PostgreSQL (skipped locally without it, failed under CI); the two-process test is in
-``test_two_processes.py``.
+What users depend on, on SQLite and on PostgreSQL: a cached request costs no round trip; a
+sign-out, a revocation, a user change through the adapter or the ORM is seen at once; a write
+that tells nobody is seen within ``ttl``. On PostgreSQL: while the listener is down, silent,
+or deaf behind PgBouncer in transaction mode, every request reads the database. A database
+the cache cannot serve refuses to start. The PostgreSQL cases need it (skipped locally
+without it, failed under CI); the two-process tests are in ``test_two_processes.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from flask_sessionext import AuthExt
 from flask_sessionext.adapters import SessionCache, SQLAlchemyAdapter
-from flask_sessionext.adapters.session_cache import LISTENER
+from flask_sessionext.adapters.notify_listener import LISTENER
 from flask_sessionext.errors import ConfigurationError
 from flask_sessionext.providers import Credentials
 
@@ -36,9 +36,18 @@ LONG_TTL = 300.0
 WAIT = 5.0
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cache_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A fresh SQLite file, or the ``database_url`` fixture's PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cache.db"
+    url: str = request.getfixturevalue("database_url")
+    require_postgres(url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
+    return url
+
+
 def cached_app(url: str, **options: Any) -> tuple[Flask, AuthExt[Any], FlaskClient]:
     """An app with the session cache on ``url`` (one pooled connection); Alice signed in."""
-    require_postgres(url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
     db = new_db()
     options.setdefault("ttl", LONG_TTL)
     adapter = SQLAlchemyAdapter(db, session_cache=SessionCache(**options))
@@ -105,15 +114,22 @@ def listen_url(url: str) -> str | None:
 
 
 @pytest.mark.through_pgbouncer
-def test_a_cached_session_costs_no_round_trip(database_url: str) -> None:
+def test_a_cached_session_costs_no_round_trip_on_postgresql(database_url: str) -> None:
+    require_postgres(database_url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
     app, _, client = cached_app(database_url, listen_url=listen_url(database_url))
     wait_cached(app, client)
     response = client.get("/private")
     assert response.status_code == 200 and "Set-Cookie" not in response.headers
 
 
-def test_sign_out_and_revocation_are_seen_at_once(database_url: str) -> None:
-    app, auth, client = cached_app(database_url)
+def test_a_cached_session_costs_no_round_trip_on_sqlite(tmp_path: Any) -> None:
+    app, _, client = cached_app(f"sqlite:///{tmp_path}/cache.db")
+    wait_cached(app, client)
+    assert (tmp_path / "cache.db-sessionext").stat().st_size == 8  # the shared stamp
+
+
+def test_sign_out_and_revocation_are_seen_at_once(cache_url: str) -> None:
+    app, auth, client = cached_app(cache_url)
     wait_cached(app, client)
     signed_out = client.post("/api/auth/signout", data={"csrfToken": csrf_token(client)})
     assert signed_out.status_code == 302
@@ -126,8 +142,8 @@ def test_sign_out_and_revocation_are_seen_at_once(database_url: str) -> None:
     assert name(client) is None
 
 
-def test_user_changes_through_the_adapter_or_the_orm_are_seen_at_once(database_url: str) -> None:
-    app, auth, client = cached_app(database_url)
+def test_user_changes_through_the_adapter_or_the_orm_are_seen_at_once(cache_url: str) -> None:
+    app, auth, client = cached_app(cache_url)
     adapter: Any = auth.adapter
     wait_cached(app, client)
     with app.app_context():
@@ -148,11 +164,11 @@ def test_user_changes_through_the_adapter_or_the_orm_are_seen_at_once(database_u
     assert name(client) is None
 
 
-def test_a_write_without_notification_is_seen_within_ttl(database_url: str) -> None:
-    app, _, client = cached_app(database_url, ttl=1.0)
+def test_a_write_that_tells_nobody_is_seen_within_ttl(cache_url: str) -> None:
+    app, _, client = cached_app(cache_url, ttl=1.0)
     wait_cached(app, client)
     raw_sql(app, "UPDATE users SET name = 'Changed'")
-    assert name(client) == "Alice"  # served from the cache: no notification was sent
+    assert name(client) == "Alice"  # served from the cache: nobody was told
     time.sleep(1.1)
     assert name(client) == "Changed"
 
@@ -161,6 +177,7 @@ def test_while_the_listener_is_down_every_request_reads_the_database(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="flask_sessionext")
+    require_postgres(database_url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
     app, _, client = cached_app(database_url)
     wait_cached(app, client)
     assert DATABASE_URL is not None
@@ -176,7 +193,7 @@ def test_while_the_listener_is_down_every_request_reads_the_database(
     assert ended
     raw_sql(app, "DELETE FROM sessions")  # no notification: only the database knows
     wait_for(lambda: name(client) is None, "the signed-out state, from the database")
-    assert any("listener failed" in r.getMessage() for r in caplog.records)
+    wait_for(lambda: any("listener failed" in r.getMessage() for r in caplog.records), "a log")
 
     sign_in(client)  # the listener reconnects: the cache serves again
     wait_cached(app, client)
@@ -213,6 +230,7 @@ def test_a_listener_behind_pgbouncer_transaction_mode_keeps_the_cache_off(
     """PgBouncer in transaction mode accepts LISTEN but delivers nothing: the listener's
     own ping never returns, so nothing is ever served from the cache."""
     caplog.set_level(logging.ERROR, logger="flask_sessionext")
+    require_postgres(pgbouncer_database_url)
     app, _, client = cached_app(pgbouncer_database_url, heartbeat=0.2)
     wait_for(  # the first lookup starts the listener
         lambda: name(client) and any("DeafListener" in r.getMessage() for r in caplog.records),
@@ -221,11 +239,20 @@ def test_a_listener_behind_pgbouncer_transaction_mode_keeps_the_cache_off(
     assert not any(served_from_cache(app, client) for _ in range(5))
 
 
-def test_a_database_without_listen_notify_refuses_to_start(tmp_path: Any) -> None:
+def test_a_database_the_cache_cannot_serve_refuses_to_start() -> None:
     db = new_db()
     adapter = SQLAlchemyAdapter(db, session_cache=SessionCache())
+    url = "mysql+pymysql://nobody@127.0.0.1:9/none"  # refused before a connection is tried
     with pytest.raises(ConfigurationError, match="PostgreSQL through psycopg 3"):
-        database_app(f"sqlite:///{tmp_path}/c.db", [Credentials(authorize)], db=db, adapter=adapter)
+        database_app(url, [Credentials(authorize)], db=db, adapter=adapter)
+
+
+def test_a_sqlite_uri_refuses_to_start(tmp_path: Any) -> None:
+    db = new_db()
+    adapter = SQLAlchemyAdapter(db, session_cache=SessionCache())
+    url = f"sqlite:///file:{tmp_path}/c.db?mode=rwc&uri=true"
+    with pytest.raises(ConfigurationError, match="plain path"):
+        database_app(url, [Credentials(authorize)], db=db, adapter=adapter)
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, object_session
 
 from ..errors import StoreConflict, StoreError
 from ..identity import normalize_email
@@ -57,9 +57,11 @@ from ..logs import logger
 from ..token_store import RefreshRecord
 from . import shared_state
 from .fast_lookup import FastLookup, fast_path_possible, has_execution_events
+from .notify_listener import NotifiedSessions
 from .protocol import StoredAuthenticator, StoredSession, email_column
-from .session_cache import LocalSessions, SessionCache, check_engine, session_key, user_key
+from .session_cache import SERVED, LocalSessions, SessionCache, check_engine, session_key, user_key
 from .shared_state import SharedStateMixin
+from .stamp_file import StampedSessions
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -270,7 +272,7 @@ class SQLAlchemyAdapter:
                 engine = self.engine
             except RuntimeError:  # db.init_app(app) not called yet
                 return
-        check_engine(engine)
+        self._cache(engine)
 
     @property
     def engine(self) -> Engine:
@@ -406,20 +408,20 @@ class SQLAlchemyAdapter:
     @_store
     def get_session_and_user(self, token_hash: str) -> StoredSession | None:
         engine = self.engine
-        cache, generation = None, None
+        cache, version = None, None
         if self.session_cache is not None:
             cache = self._cache(engine)
             found = cache.get(token_hash)
             if found is not None:
                 return found
-            generation = cache.generation()
+            version = cache.version()
         fast = self._fast_lookup(engine)
         user = fast.fetch(engine, token_hash) if fast else self._slow_lookup(token_hash)
         if user is None:
             return None
         stored = StoredSession(user=user, expires=utc(user.pop("expires")))
-        if cache is not None and generation is not None:
-            cache.put(token_hash, stored, generation)
+        if cache is not None and version is not None:
+            cache.put(token_hash, stored, version)
         return stored
 
     def _cache(self, engine: Engine) -> LocalSessions:
@@ -428,35 +430,36 @@ class SQLAlchemyAdapter:
         try:
             return self._cached[engine]
         except KeyError:
-            assert self.session_cache is not None
-            cache = self._cached[engine] = LocalSessions(engine, self.session_cache)
+            config = self.session_cache
+            assert config is not None
+            check_engine(engine)
+            made = NotifiedSessions if engine.dialect.name == "postgresql" else StampedSessions
+            cache = self._cached[engine] = made(engine, config)
             event.listen(engine, "engine_disposed", lambda _: cache.stop())
             return cache
 
     @contextmanager
     def _changing(self, *keys: str) -> Iterator[Connection]:
-        """A transaction that changes the sessions ``keys`` name: with ``session_cache``, it
-        notifies every process on commit, and this one's cache forgets them at once."""
+        """A transaction that changes the sessions ``keys`` name: with ``session_cache``,
+        every process's cache hears of it (see :mod:`.session_cache`)."""
+        cache = self._cache(self.engine) if self.session_cache is not None else None
         with self._connect(begin=True) as conn:
             yield conn
-            if self.session_cache is not None:
-                self.session_cache.notify(conn, keys)
-        if self.session_cache is not None:
-            self._cache(self.engine).evict(keys)
+            if cache is not None:
+                cache.notify(conn, keys)
+        if cache is not None:
+            cache.changed(keys)
 
     def _orm_changed(self, key: str) -> Callable[[Any, Connection, Any], None]:
-        """A mapper event for ORM flushes that update or delete users or sessions: notify in
-        the flush's transaction; this process's cache forgets them at once too."""
+        """A mapper event for ORM flushes that update or delete users or sessions: every
+        process's cache hears of it (see :mod:`.session_cache`)."""
         make = user_key if key == "id" else session_key
-        config = self.session_cache
-        assert config is not None
 
         def changed(mapper: Any, conn: Connection, target: Any) -> None:
-            if conn.dialect.name != "postgresql":
+            session = object_session(target)
+            if (conn.dialect.name, conn.dialect.driver) not in SERVED or session is None:
                 return
-            keys = (make(getattr(target, key)),)
-            config.notify(conn, keys)
-            self._cache(conn.engine).evict(keys)
+            self._cache(conn.engine).flushed(session, conn, (make(getattr(target, key)),))
 
         return changed
 
