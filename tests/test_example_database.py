@@ -19,7 +19,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from .oidc_provider import OP, running_op, walk_login
-from .test_concurrency import require_postgres
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "database" / "app.py"
 CALLBACK = "http://localhost/api/auth/callback/oidc"
@@ -76,8 +75,7 @@ def example(
 def cached_example(
     monkeypatch: pytest.MonkeyPatch, database_url: str, apps: list[Flask]
 ) -> Iterator[ModuleType]:
-    """The example with ``SESSION_CACHE_TTL`` set: PostgreSQL only."""
-    require_postgres(database_url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
+    """The example with ``SESSION_CACHE_TTL`` set."""
     yield from load_example(monkeypatch, database_url, apps, SESSION_CACHE_TTL="300")
 
 

@@ -20,8 +20,8 @@ Configuration, from the environment:
     optional: an OpenID provider to sign in with, or to link to an existing user.
     Register the redirect URI ``<origin>/api/auth/callback/oidc``.
 ``SESSION_CACHE_TTL``
-    optional, PostgreSQL only: keep sessions in each process up to this many seconds
-    (``SessionCache``); sign-outs and role changes still reach every process at once.
+    optional: keep sessions in each process up to this many seconds (``SessionCache``; on
+    SQLite or PostgreSQL); sign-outs and role changes still reach every process at once.
 
 Run it::
 
