@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, text
@@ -164,6 +166,19 @@ def test_user_changes_through_the_adapter_or_the_orm_are_seen_at_once(cache_url:
     assert name(client) is None
 
 
+def test_a_sliding_update_writes_once_and_the_next_request_reads_the_new_expiry(
+    cache_url: str,
+) -> None:
+    app, _, client = cached_app(cache_url)
+    wait_cached(app, client)
+    # A day and a minute later (update age is one day), on the wall clock the flow reads:
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=1, minutes=1)):
+        due = client.get("/private")
+        assert "authjs.session-token=" in due.headers.get("Set-Cookie", "")
+        then = client.get("/private")  # this process forgot its older expiry
+        assert then.status_code == 200 and "Set-Cookie" not in then.headers
+
+
 def test_a_write_that_tells_nobody_is_seen_within_ttl(cache_url: str) -> None:
     app, _, client = cached_app(cache_url, ttl=1.0)
     wait_cached(app, client)
@@ -244,6 +259,14 @@ def test_a_database_the_cache_cannot_serve_refuses_to_start() -> None:
     adapter = SQLAlchemyAdapter(db, session_cache=SessionCache())
     url = "mysql+pymysql://nobody@127.0.0.1:9/none"  # refused before a connection is tried
     with pytest.raises(ConfigurationError, match="PostgreSQL through psycopg 3"):
+        database_app(url, [Credentials(authorize)], db=db, adapter=adapter)
+
+
+def test_a_stamp_file_that_cannot_be_made_refuses_to_start(tmp_path: Any) -> None:
+    db = new_db()
+    adapter = SQLAlchemyAdapter(db, session_cache=SessionCache())
+    url = f"sqlite:///{tmp_path}/missing/app.db"  # no such directory
+    with pytest.raises(ConfigurationError, match="cannot open its stamp file"):
         database_app(url, [Credentials(authorize)], db=db, adapter=adapter)
 
 

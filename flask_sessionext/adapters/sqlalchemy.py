@@ -43,6 +43,7 @@ from sqlalchemy import (
     event,
     exists,
     insert,
+    inspect,
     select,
     update,
 )
@@ -439,15 +440,19 @@ class SQLAlchemyAdapter:
             return cache
 
     @contextmanager
-    def _changing(self, *keys: str) -> Iterator[Connection]:
+    def _changing(self, *keys: str, later_expiry: bool = False) -> Iterator[Connection]:
         """A transaction that changes the sessions ``keys`` name: with ``session_cache``,
-        every process's cache hears of it (see :mod:`.session_cache`)."""
+        every process's cache hears of it (see :mod:`.session_cache`). A ``later_expiry``
+        alone need not reach the others where that costs their whole cache (SQLite): an
+        older expiry there only brings its own sliding update forward."""
         cache = self._cache(self.engine) if self.session_cache is not None else None
         with self._connect(begin=True) as conn:
             yield conn
             if cache is not None:
                 cache.notify(conn, keys)
-        if cache is not None:
+        if cache is not None and later_expiry:
+            cache.forget(keys)
+        elif cache is not None:
             cache.changed(keys)
 
     def _orm_changed(self, key: str) -> Callable[[Any, Connection, Any], None]:
@@ -459,7 +464,8 @@ class SQLAlchemyAdapter:
             session = object_session(target)
             if (conn.dialect.name, conn.dialect.driver) not in SERVED or session is None:
                 return
-            self._cache(conn.engine).flushed(session, conn, (make(getattr(target, key)),))
+            values = {getattr(target, key), *inspect(target).attrs[key].history.deleted}
+            self._cache(conn.engine).flushed(session, conn, [make(value) for value in values])
 
         return changed
 
@@ -486,7 +492,7 @@ class SQLAlchemyAdapter:
     @_store
     def update_session(self, token_hash: str, expires: datetime) -> None:
         sessions = self._sessions
-        with self._changing(session_key(token_hash)) as conn:
+        with self._changing(session_key(token_hash), later_expiry=True) as conn:
             conn.execute(
                 update(sessions)
                 .where(sessions.c.session_token == token_hash)

@@ -69,7 +69,13 @@ def _stamp_of(database: str | None) -> mmap.mmap | bytearray:
             f"not the URI {database.split('?')[0]!r}: its stamp file goes next to it."
         )
     path = os.path.abspath(database) + SUFFIX
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise ConfigurationError(
+            f"SessionCache cannot open its stamp file {path} ({error.strerror}): the app's "
+            "processes need to create and write it, next to the database."
+        ) from error
     try:
         if os.fstat(fd).st_size < SIZE:
             os.pwrite(fd, os.urandom(SIZE), 0)
