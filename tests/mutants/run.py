@@ -20,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARDS = "tests/test_guard_{}.py::test_{}"
+SILENT_LISTENER = (
+    "tests/test_session_cache.py::test_a_silent_listener_stops_the_cache_and_a_gap_empties_it"
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,32 @@ MUTANTS = [
         "    if shown is None:\n        ra.clear = True\n",
         "",
         (GUARDS.format("session", "a_session_callback_answering_none_signs_the_jwt_session_out"),),
+    ),
+    Mutant(
+        "session-cache-trusts-a-silent-listener",
+        "flask_sessionext/adapters/notify_listener.py",
+        "return time.monotonic() < self._live_until",
+        "return True",
+        (SILENT_LISTENER,),
+        postgresql=True,
+    ),
+    Mutant(
+        "session-cache-keeps-entries-across-a-gap",
+        "flask_sessionext/adapters/notify_listener.py",
+        "if fresh or now >= self._live_until:",
+        "if fresh:",
+        (SILENT_LISTENER,),
+        postgresql=True,
+    ),
+    Mutant(
+        "sqlite-stamp-never-changes",
+        "flask_sessionext/adapters/stamp_file.py",
+        "self._stamp[:SIZE] = os.urandom(SIZE)",
+        "pass",
+        (
+            "tests/test_two_processes.py::"
+            "test_with_the_session_cache_a_revocation_on_one_process_reaches_the_other[sqlite]",
+        ),
     ),
 ]
 
