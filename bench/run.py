@@ -127,7 +127,7 @@ class Plan:
 FULL = Plan(
     calls=8000,
     reps=5,
-    slices=4,
+    slices=16,
     warmup=500,
     decodes=3000,
     node_decodes=2000,
