@@ -159,6 +159,7 @@ class LocalSessions:
                     entries.clear()
 
     def forget_all(self) -> None:
+        """Forget every session here (reads in flight are not kept either)."""
         with self._lock:
             self._forgotten()
             self._entries.clear()
