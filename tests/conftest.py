@@ -37,6 +37,21 @@ def client(app: Flask) -> Iterator[FlaskClient]:
         yield client
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cache_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Each database ``SessionCache`` serves: a fresh SQLite file, or ``database_url``'s
+    PostgreSQL schema (skipped locally without it, failed under CI)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cache.db"
+    url: str = request.getfixturevalue("database_url")
+    if not url.startswith("postgresql"):
+        unavailable(
+            "the PostgreSQL session cache tests",
+            "set SESSIONEXT_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)",
+        )
+    return url
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",

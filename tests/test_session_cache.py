@@ -38,16 +38,6 @@ LONG_TTL = 300.0
 WAIT = 5.0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def cache_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """A fresh SQLite file, or the ``database_url`` fixture's PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/cache.db"
-    url: str = request.getfixturevalue("database_url")
-    require_postgres(url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
-    return url
-
-
 def cached_app(url: str, **options: Any) -> tuple[Flask, AuthExt[Any], FlaskClient]:
     """An app with the session cache on ``url`` (one pooled connection); Alice signed in."""
     db = new_db()

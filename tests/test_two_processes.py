@@ -123,20 +123,10 @@ def test_sign_in_on_one_process_use_and_revoke_on_the_other(
     assert user_email(get(a, "/private", ben)) == "ben@example.com"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def cached_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """A SQLite file (its stamp file beside it), or the fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/two.db"
-    url: str = request.getfixturevalue("database_url")
-    require_postgres(url, "the session cache listens with PostgreSQL's LISTEN/NOTIFY")
-    return url
-
-
 @pytest.fixture
-def cached_servers(cached_url: str) -> Iterator[tuple[Server, Server]]:
+def cached_servers(cache_url: str) -> Iterator[tuple[Server, Server]]:
     """Two processes with the ``SessionCache`` on, ``ttl`` far longer than the test."""
-    env = app_env(cached_url, SESSION_CACHE_TTL="300")
+    env = app_env(cache_url, SESSION_CACHE_TTL="300")
     init_app(APP, env)
     with running(APP, env, count=2) as (a, b):
         yield a, b
@@ -158,11 +148,11 @@ def wait_until(check: Any, what: str) -> float:
 
 
 def test_with_the_session_cache_a_revocation_on_one_process_reaches_the_other(
-    cached_servers: tuple[Server, Server], cached_url: str
+    cached_servers: tuple[Server, Server], cache_url: str
 ) -> None:
     a, b = cached_servers
     ann, ben = sign_in(a, "ann@example.com"), sign_in(a, "ben@example.com")
-    engine = create_engine(cached_url)
+    engine = create_engine(cache_url)
     try:
         # B serves Ann from its cache: a rename that sends no notification goes unseen.
         def cached() -> bool:

@@ -15,6 +15,7 @@ import copy
 import re
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -97,7 +98,7 @@ class Entry:
         return StoredSession(user=user, expires=self.expires)
 
 
-class LocalSessions:
+class LocalSessions(ABC):
     """One engine's cached sessions in this process; subclasses hear of changes."""
 
     def __init__(self, config: SessionCache) -> None:
@@ -114,10 +115,10 @@ class LocalSessions:
             return None
         return entry.session()
 
+    @abstractmethod
     def version(self) -> object | None:
         """Taken before a database read whose answer :meth:`put` may keep; ``None`` when
         nothing may be kept now."""
-        raise NotImplementedError
 
     def put(self, token_hash: str, stored: StoredSession, version: object) -> None:
         """Keep ``stored`` unless a change came since ``version`` was taken, or it could
@@ -166,7 +167,9 @@ class LocalSessions:
 
     def notify(self, conn: Connection, keys: Iterable[str]) -> None:
         """A write that changes ``keys`` runs on ``conn``, in its transaction: tell the other
-        processes, when this database can do it as part of the transaction."""
+        processes, when this database can do it as part of the transaction (by default it
+        cannot: :meth:`changed` tells them)."""
+        return None
 
     def changed(self, keys: Iterable[str]) -> None:
         """A write that changed ``keys`` committed: this process forgets them; where
@@ -182,13 +185,15 @@ class LocalSessions:
         """The engine was disposed: forget everything."""
         self.forget_all()
 
+    @abstractmethod
     def _current(self, entry: Entry) -> bool:
         """Whether ``entry`` may be answered now (beyond its age)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _keeps(self, version: object) -> bool:
         """Whether an answer read after taking ``version`` may be kept (under the lock)."""
-        raise NotImplementedError
 
     def _forgotten(self) -> None:
-        """Something was forgotten (under the lock): reads still in flight must not be kept."""
+        """Something was forgotten (under the lock): reads still in flight must not be kept
+        (by default their :meth:`version` already tells)."""
+        return None
