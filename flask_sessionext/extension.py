@@ -271,8 +271,9 @@ class _LazySession:
     def __get__(self, obj: _AppCtxGlobals | None, owner: type | None = None) -> Any:
         if obj is None:
             return self
-        obj.session = None  # also what error pages see if resolving fails (503)
-        value = obj.session = resolve() if has_request_context() else None
+        found = obj.__dict__  # as ``_AppCtxGlobals.__setattr__`` does, without the call
+        found["session"] = None  # also what error pages see if resolving fails (503)
+        value = found["session"] = resolve(into=obj) if has_request_context() else None
         return value
 
 

@@ -16,12 +16,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from flask import Request, current_app, g, has_request_context, request
+from flask.ctx import _AppCtxGlobals
 from werkzeug.wrappers import Response
 
 from .bearer import AccessTokens
 from .callbacks import Callbacks
 from .config import AuthConfig
 from .cookies import PLAIN, SECURE, CookieNames, clear_chunked, read_chunked, write_chunked
+from .default_session import default_session
 from .errors import ConfigurationError, SessionExtError, TokenError
 from .jwt import CLOCK_TOLERANCE, decode, encode
 from .providers.oauth import Client, OAuth2
@@ -31,7 +33,7 @@ from .refresh import Refresher, SharedRefresh
 from .responses import logger
 from .revocation import SessionRevocations
 from .token_store import RefreshTokenStore
-from .types import JWT
+from .types import JWT, Session
 
 if TYPE_CHECKING:
     from .adapters.protocol import Adapter
@@ -46,13 +48,15 @@ SCALARS = (str, int, float, bool, type(None))
 
 
 class Decoded(NamedTuple):
-    """A decoded session token as cached: its expiry, its JSON text, a read-only view, and
-    whether every claim is a scalar (then a shallow copy is a full copy)."""
+    """A decoded session token as cached: its expiry, its JSON text, a read-only view,
+    whether every claim is a scalar (then a shallow copy is a full copy), and its default
+    session (``None`` without ``exp``)."""
 
     exp: int | None
     text: str
     claims: MappingProxyType[str, Any]
     flat: bool
+    session: Session | None
 
     def copy(self) -> dict[str, Any]:
         """The claims as a new dict that shares nothing mutable with the cache."""
@@ -96,7 +100,9 @@ class AuthState:
             claims = decode(raw, secret=secrets, salt=salt)
             flat = all(isinstance(value, SCALARS) for value in claims.values())
             view = MappingProxyType(dict(claims))
-            return Decoded(claims.get("exp"), json.dumps(claims), view, flat)
+            exp = claims.get("exp")
+            session = default_session(claims, exp) if exp is not None else None
+            return Decoded(exp, json.dumps(claims), view, flat, session)
 
         self._decoded = decoded
 
@@ -279,10 +285,15 @@ def request_auth() -> RequestAuth | None:
 
 
 def track_request_auth(
-    state: AuthState, cookies: Mapping[str, str], names: CookieNames
+    state: AuthState,
+    cookies: Mapping[str, str],
+    names: CookieNames,
+    into: _AppCtxGlobals | None = None,
 ) -> RequestAuth:
-    """Start this request's session bookkeeping (``g.session`` is being resolved)."""
-    ra = g._get_current_object().__dict__["_sessionext"] = RequestAuth(state, cookies, names)
+    """Start this request's session bookkeeping (``g.session`` is being resolved), in ``into``
+    (this request's ``g``; looked up when not given)."""
+    found = (g._get_current_object() if into is None else into).__dict__
+    ra = found["_sessionext"] = RequestAuth(state, cookies, names)
     return ra
 
 

@@ -199,3 +199,54 @@ def test_vary_cookie_joins_the_views_own_vary_header() -> None:
     sign_in(client)
     response = client.get("/negotiated")
     assert response.headers.getlist("Vary") == ["Accept-Encoding, Cookie"]
+
+
+@pytest.mark.parametrize("callbacks", [True, False], ids=["session callback", "no callbacks"])
+def test_what_one_request_does_to_its_session_never_reaches_the_next(callbacks: bool) -> None:
+    """An unchanged token's session is built once per cookie; each request gets its own copy."""
+
+    def configure(auth: AuthExt[Any]) -> None:
+        if callbacks:
+
+            @auth.session_callback
+            def session(session: dict[str, Any]) -> dict[str, Any]:
+                session["user"]["visits"] = session["user"].get("visits", 0) + 1
+                session["seen"] = True
+                return session
+
+    app = build_app(configure)
+
+    @app.get("/scribble")
+    def scribble() -> Any:
+        g.session["user"]["name"] = "Mallory"
+        g.session["expires"] = "never"
+        return jsonify(g.session)
+
+    client = app.test_client()
+    sign_in(client)
+    client.get("/scribble")
+    first, second = (client.get("/private").get_json() for _ in range(2))
+    assert first == second
+    assert first["user"]["name"] != "Mallory" and first["expires"] != "never"
+    if callbacks:
+        assert first["user"]["visits"] == 1
+
+
+def test_a_jwt_callback_renaming_the_user_shows_the_new_name_in_the_same_request() -> None:
+    rename: dict[str, str | None] = {"to": None}
+
+    def configure(auth: AuthExt[Any]) -> None:
+        @auth.jwt_callback
+        def jwt(token: dict[str, Any]) -> dict[str, Any]:
+            if rename["to"]:
+                token["name"] = rename["to"]
+            return token
+
+    client = build_app(configure).test_client()
+    sign_in(client)
+    before = client.get("/private").get_json()["user"]["name"]
+    rename["to"] = "Renamed"
+    response = client.get("/private")
+    assert before != "Renamed"
+    assert response.get_json()["user"]["name"] == "Renamed"
+    assert "authjs.session-token=" in response.headers["Set-Cookie"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, cast
 
 from flask import request
+from flask.ctx import _AppCtxGlobals
 
 from ..bearer import bearer_token
-from ..cookies import read_chunked, request_cookies
+from ..cookies import request_chunked
+from ..default_session import copied, default_session, iso_time
 from ..errors import BearerRejected, TokenError
 from ..hashing import sha256_hex
 from ..identity import describe, user_id
@@ -36,19 +38,25 @@ Shown = Mapping[str, Any] | None
 __all__ = ["RequestAuth", "resolve", "session_token_hash", "write_session"]
 
 
-def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any = None) -> Shown:
+def resolve(
+    *,
+    reissue: bool = False,
+    trigger: Trigger | None = None,
+    data: Any = None,
+    into: _AppCtxGlobals | None = None,
+) -> Shown:
     """Resolve the current request's session: cookie → token → ``jwt`` → ``session`` callbacks.
 
     ``None`` when signed out. A bad cookie, ``None`` from the ``jwt`` callback, or an exception
     in the ``session`` callback reads as signed out and expires the cookie.
     On ``POST /session`` the ``jwt`` callback gets ``trigger="update"`` and ``session=data``.
+    ``into`` is this request's ``g`` when the caller holds it (saves looking it up).
     """
     state = current_state()
     req = request._get_current_object()  # type: ignore[attr-defined]
     names = state.cookie_names(req)
-    cookies = request_cookies(req)
-    ra = track_request_auth(state, cookies, names)
-    raw = read_chunked(cookies, names.session_token)
+    cookies, raw = request_chunked(req, names.session_token)
+    ra = track_request_auth(state, cookies, names, into)
     if raw is None:
         if state.access_tokens is not None and "HTTP_AUTHORIZATION" in req.environ:
             found = _resolve_bearer(state, ra, req.environ["HTTP_AUTHORIZATION"])
@@ -73,7 +81,7 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
     if trigger is None and not (
         callbacks.custom_jwt or callbacks.custom_session or state.refreshable
     ):
-        token = cast(JWT, decoded.claims)  # nothing can change them: the cache's own view
+        token: JWT = decoded.claims  # type: ignore[assignment]  # unchangeable: the cache's view
     else:
         changed = _run_jwt(state, decoded, ra, trigger, data)
         if changed is None:
@@ -81,14 +89,18 @@ def resolve(*, reissue: bool = False, trigger: Trigger | None = None, data: Any 
         token = changed
     now = time.time()
     ra.reissue = ra.reissue or reissue or now - token.get("iat", 0) >= state.config.update_age
-    exp = int(now) + state.config.max_age if ra.reissue else token.get("exp", now)
-    return jwt_session(state, ra, token, exp)
+    if ra.reissue or decoded.session is None:
+        exp = int(now) + state.config.max_age if ra.reissue else token.get("exp", now)
+        return jwt_session(state, ra, token, exp)
+    # Not reissued: the token is the one decoded (any change reissues), so is its session.
+    ra.token, ra.user_id = token, token.get("sub")
+    return _shown(state, ra, copied(decoded.session), token=token)
 
 
 def jwt_session(state: AuthState, ra: RequestAuth, token: JWT, exp: float) -> Shown:
     """What the app sees of ``token`` (expiring at ``exp``), recorded on ``ra``."""
     ra.token, ra.user_id = token, token.get("sub")
-    return _shown(state, ra, _default_session(token, exp), token=token)
+    return _shown(state, ra, default_session(token, exp), token=token)
 
 
 def stored_session(state: AuthState, ra: RequestAuth, raw: str) -> Shown:
@@ -109,7 +121,7 @@ def _resolve_bearer(state: AuthState, ra: RequestAuth, header: str) -> Shown:
     if state.revocations is not None and revoked(state.revocations, claims):
         raise BearerRejected("the user's sessions were revoked")
     ra.bearer, ra.token, ra.user_id = True, cast(JWT, claims), str(claims["sub"])
-    return _shown(state, ra, _default_session(ra.token, claims["exp"]), token=claims)
+    return _shown(state, ra, default_session(ra.token, claims["exp"]), token=claims)
 
 
 def _resolve_stored(
@@ -142,7 +154,7 @@ def _resolve_stored(
     user = stored.user
     shown: SessionUser = {"name": user.get("name"), "email": user.get("email")}
     shown["image"] = user.get("image")
-    session: Session = {"user": shown, "expires": _iso(int(expires.timestamp()))}
+    session: Session = {"user": shown, "expires": iso_time(int(expires.timestamp()))}
     result = _shown(state, ra, session, user=user, trigger=trigger, new_session=data)
     if result is None:
         adapter.delete_session(token_hash)
@@ -203,22 +215,3 @@ def _shown(state: AuthState, ra: RequestAuth, session: Session, **context: Any) 
     if shown is None:
         ra.clear = True
     return shown
-
-
-def _default_session(token: JWT, exp: float) -> Session:
-    """Auth.js's default session: only name, email and image of the user reach the browser."""
-    user: SessionUser = {}
-    if "name" in token:
-        user["name"] = token["name"]
-    if "email" in token:
-        user["email"] = token["email"]
-    if "picture" in token:
-        user["image"] = token["picture"]
-    return {"user": user, "expires": _iso(int(exp))}
-
-
-@lru_cache(maxsize=256)
-def _iso(timestamp: int) -> str:
-    """``timestamp`` as JavaScript's ``toISOString()`` writes it."""
-    moment = datetime.fromtimestamp(timestamp, timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
