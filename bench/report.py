@@ -15,8 +15,8 @@ def write_json(results: dict[str, Any], path: Path) -> None:
 
 def _request_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     lines = [
-        "| variant | median µs/request | min-max µs | ratio to bare Flask (median) "
-        "| ratio min-max | ratio per repetition | Set-Cookie |",
+        "| variant | median µs/request | min-max µs | ratio to bare Flask (median of rounds) "
+        "| ratio min-max (repetitions) | ratio per repetition | Set-Cookie |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
@@ -261,8 +261,9 @@ def _wsgi_panel(ax: Any, results: dict[str, Any]) -> None:
     rows = results["requests"]
     labels = [row["label"] for row in rows]
     medians = [row["ratio"]["median"] for row in rows]
-    below = [row["ratio"]["median"] - row["ratio"]["min"] for row in rows]
-    above = [row["ratio"]["max"] - row["ratio"]["median"] for row in rows]
+    # The median is over rounds, the bars over repetitions: it can lie just outside them.
+    below = [max(0.0, row["ratio"]["median"] - row["ratio"]["min"]) for row in rows]
+    above = [max(0.0, row["ratio"]["max"] - row["ratio"]["median"]) for row in rows]
     positions = range(len(rows))
     colors = [_color(row["key"]) for row in rows]
     ax.barh(positions, medians, xerr=[below, above], color=colors, capsize=3)

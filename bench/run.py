@@ -252,8 +252,9 @@ def rotated(items: Sequence[Variant], by: int) -> list[Variant]:
 
 def run_repetition(
     variants: Sequence[Variant], plan: Plan, rep: int, counter: StatusCounter
-) -> dict[str, float]:
-    """Microseconds per request of each variant in one repetition.
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Microseconds per request of each variant in one repetition, and each round's ratio of
+    the variant's time to bare Flask's in the same round.
 
     The repetition's calls are cut into ``plan.slices`` rounds; in each round every variant
     serves its share, in an order rotated per round, so a burst of noise on a shared machine
@@ -261,27 +262,36 @@ def run_repetition(
     """
     share = max(1, plan.calls // plan.slices)
     elapsed = dict.fromkeys((v.key for v in variants), 0)
+    rounds: dict[str, list[float]] = {v.key: [] for v in variants}
     for round_ in range(plan.slices):
+        spent = {}
         for variant in rotated(variants, rep * plan.slices + round_):
             environs = variant.environs(share)
-            elapsed[variant.key] += time_batch(variant.app, environs, counter)
-    return {key: ns / (share * plan.slices) / 1000 for key, ns in elapsed.items()}
+            spent[variant.key] = time_batch(variant.app, environs, counter)
+        for key, ns in spent.items():
+            elapsed[key] += ns
+            rounds[key].append(ns / spent["bare"])
+    us = {key: ns / (share * plan.slices) / 1000 for key, ns in elapsed.items()}
+    return us, rounds
 
 
 def run_requests(
     variants: Sequence[Variant], plan: Plan, counter: StatusCounter
-) -> dict[str, list[float]]:
-    """Microseconds per request of each variant, one value per repetition, interleaved."""
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Microseconds per request of each variant, one value per repetition, interleaved; and
+    every round's ratio to bare Flask (see :func:`run_repetition`)."""
     for variant in variants:
         time_batch(variant.app, variant.environs(plan.warmup), counter)
     timings: dict[str, list[float]] = {v.key: [] for v in variants}
+    rounds: dict[str, list[float]] = {v.key: [] for v in variants}
     for rep in range(plan.reps):
-        us = run_repetition(variants, plan, rep, counter)
+        us, ratios = run_repetition(variants, plan, rep, counter)
         for key, value in us.items():
             timings[key].append(value)
+            rounds[key] += ratios[key]
         line = ", ".join(f"{key} {value:.1f}" for key, value in us.items())
         print(f"rep {rep + 1}/{plan.reps} (us/request): {line}", flush=True)
-    return timings
+    return timings, rounds
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -290,14 +300,19 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
 
 
 def request_rows(
-    variants: Sequence[Variant], timings: dict[str, list[float]], checks: dict[str, Check]
+    variants: Sequence[Variant],
+    timings: dict[str, list[float]],
+    rounds: dict[str, list[float]],
+    checks: dict[str, Check],
 ) -> list[dict[str, Any]]:
-    """One row per variant: microseconds and the ratio to bare Flask of the same repetition."""
+    """One row per variant: microseconds, and the ratio to bare Flask: the median over every
+    round (each paired with bare Flask's time in that round), the min-max over repetitions."""
     floor = timings["bare"]
     rows = []
     for variant in variants:
         us = timings[variant.key]
         ratios = [value / base for value, base in zip(us, floor, strict=True)]
+        ratio = summarize(ratios) | {"median": statistics.median(rounds[variant.key])}
         rows.append(
             {
                 "key": variant.key,
@@ -305,7 +320,8 @@ def request_rows(
                 "us_per_request": us,
                 "us": summarize(us),
                 "ratios": ratios,
-                "ratio": summarize(ratios),
+                "round_ratios": rounds[variant.key],
+                "ratio": ratio,
                 "set_cookie": checks[variant.key].set_cookie > 0,
             }
         )
@@ -609,13 +625,13 @@ def measure_variants(
         print(note, flush=True)
     before = verified(variants, "before timing")
     counter = StatusCounter()
-    timings = run_requests(variants, plan, counter)
+    timings, rounds = run_requests(variants, plan, counter)
     if counter.failures:
         raise BenchFailure([f"non-200 answers while timing: {sorted(set(counter.failures))}"])
     after = verified(variants, "after timing")
     for key, result in after.items():
         before[key].set_cookie += result.set_cookie
-    rows = request_rows(variants, timings, before)
+    rows = request_rows(variants, timings, rounds, before)
     wsgi = {
         "seconds": round(time.perf_counter() - started, 1),
         "cpu_seconds": round(time.process_time() - cpu_started, 1),
