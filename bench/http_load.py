@@ -1,11 +1,12 @@
 """Protected GET over HTTP: each app under gunicorn (2 sync workers), loaded by wrk.
 
-For each app: a free port on 127.0.0.1, ``gunicorn --workers 2 --worker-class sync`` serving
-:func:`http_apps.app`, a wait until it answers, checked requests, a short untimed wrk warm-up,
-then ``wrk -t2 -c16 -d10s --latency`` with the app's cookie, checked requests again, and
-gunicorn stopped whatever happened. Two passes over the apps, the second in reverse order, so
-bare Flask runs first and last and every app twice, symmetrically in time; an app's requests/s
-is the mean of its runs, its ratio that over bare Flask's mean.
+Every app is served at once, each by its own ``gunicorn --workers 2 --worker-class sync`` on
+a free port of 127.0.0.1 (idle sync workers cost nothing measurable), and checked; each gets a
+short untimed wrk warm-up. Then rounds: in each, every app in turn (the order rotated from
+round to round) gets one ``wrk -t2 -c16 -d3s --latency`` with its cookie. An app's ratio is
+the median over the rounds of its requests/s over bare Flask's in the same round, so a drift
+of the machine lands on both sides of each pair. The apps are checked again at the end, and
+every gunicorn stopped whatever happened.
 
 What makes a run fail (exit status 1), never the timings:
 
@@ -29,6 +30,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,16 +73,14 @@ def http_target(key: str) -> float:
 class HttpPlan:
     """How long and how hard wrk loads each app, and how gunicorn serves it."""
 
-    duration: int = 10
+    duration: int = 3
     threads: int = 2
     connections: int = 16
     workers: int = 2
     warmup: int = 1
     checks: int = 20
-    #: Passes over the apps, every other one in reverse order (bare Flask first and last), so
-    #: a drift of the machine over the run lands on every app alike; with one pass, bare
-    #: Flask runs again at the end.
-    passes: int = 2
+    #: Rounds over the apps, each app once per round, the order rotated from round to round.
+    rounds: int = 8
 
 
 @dataclass(frozen=True)
@@ -371,30 +371,52 @@ def validate(app: Served, report: dict[str, Any], size: int, plan: HttpPlan) -> 
         )
 
 
-def run_one(app: Served, plan: HttpPlan) -> dict[str, Any]:
-    """Serve ``app`` with gunicorn, check it, load it with wrk, check it again, stop it."""
+@dataclass(frozen=True)
+class Server:
+    """One app as served for the whole HTTP part."""
+
+    app: Served
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+    workers: list[int]
+    size: int
+
+    def failure(self, failure: HttpFailure) -> HttpFailure:
+        """``failure`` with the end of this app's gunicorn log."""
+        return HttpFailure(f"{failure}\ngunicorn log:\n{tail(self.log)}")
+
+
+def serve(app: Served, plan: HttpPlan, resources: ExitStack) -> Server:
+    """gunicorn serving ``app`` until ``resources`` closes: answering, checked, warmed up."""
     port = free_port()
-    with tempfile.TemporaryFile(prefix="gunicorn-") as log:
-        proc = start(app, port, plan, log)
-        try:
-            wait_ready(proc, port, log, timeout=60)
-            size = check(app, port, plan.checks)
-            if plan.warmup:
-                wrk(app, port, plan, plan.warmup)
-            workers = child_pids(proc.pid)
-            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            workers_before = cpu_seconds(workers)
-            report, output = wrk(app, port, plan, plan.duration)
-            workers_cpu = cpu_seconds(workers) - workers_before
-            children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            validate(app, report, size, plan)
-            check(app, port, plan.checks)
-            if len(child_pids(proc.pid)) != len(workers):
-                raise HttpFailure(f"{app.key}: a gunicorn worker died during the run")
-        except HttpFailure as failure:
-            raise HttpFailure(f"{failure}\ngunicorn log:\n{tail(log)}") from None
-        finally:
-            stop(proc)
+    log = resources.enter_context(tempfile.TemporaryFile(prefix="gunicorn-"))  # noqa: SIM115
+    proc = start(app, port, plan, log)
+    resources.callback(stop, proc)
+    try:
+        wait_ready(proc, port, log, timeout=60)
+        size = check(app, port, plan.checks)
+        if plan.warmup:
+            wrk(app, port, plan, plan.warmup)
+    except HttpFailure as failure:
+        raise HttpFailure(f"{failure}\ngunicorn log:\n{tail(log)}") from None
+    return Server(app, port, proc, log, child_pids(proc.pid), size)
+
+
+def run_one(server: Server, plan: HttpPlan) -> dict[str, Any]:
+    """One timed wrk run against ``server``, its answers validated."""
+    app = server.app
+    try:
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        workers_before = cpu_seconds(server.workers)
+        report, output = wrk(app, server.port, plan, plan.duration)
+        workers_cpu = cpu_seconds(server.workers) - workers_before
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        validate(app, report, server.size, plan)
+        if len(child_pids(server.proc.pid)) != len(server.workers):
+            raise HttpFailure(f"{app.key}: a gunicorn worker died during the run")
+    except HttpFailure as failure:
+        raise server.failure(failure) from None
     wrk_cpu = (children_after.ru_utime - children_before.ru_utime) + (
         children_after.ru_stime - children_before.ru_stime
     )
@@ -406,57 +428,63 @@ def run_one(app: Served, plan: HttpPlan) -> dict[str, Any]:
         "seconds": seconds,
         "latency_us": report["latency_us"],
         "errors": report["errors"],
-        "response_bytes": size,
+        "response_bytes": server.size,
         "cpu": {"workers": round(workers_cpu, 2), "wrk": round(wrk_cpu, 2)},
         "wrk_output": output,
     }
 
 
 def run_http(apps: Sequence[Served], plan: HttpPlan) -> list[dict[str, Any]]:
-    """Every app in turn, ``plan.passes`` times; one row per app, ratios to bare Flask.
+    """Every app served at once, loaded in turn for ``plan.rounds`` rounds; one row per app.
 
-    Besides requests/s, the rows give the gunicorn workers' CPU time per request: what the
-    server spends on one, less sensitive than requests/s to how the CPUs were shared with wrk.
+    The ratio to bare Flask is the median over rounds of the paired ratios. Besides
+    requests/s, the rows give the gunicorn workers' CPU time per request: what the server
+    spends on one, less sensitive than requests/s to how the CPUs were shared with wrk.
     """
-    order: list[Served] = []
-    for number in range(plan.passes):
-        order += apps if number % 2 == 0 else list(reversed(apps))
-    if plan.passes == 1:
-        order.append(apps[0])
     runs: dict[str, list[dict[str, Any]]] = {app.key: [] for app in apps}
-    for app in order:
-        result = run_one(app, plan)
-        runs[app.key].append(result)
-        latency = result["latency_us"]
-        print(
-            f"http {app.key}: {result['rps']:.0f} requests/s, p50 {latency['p50'] / 1000:.2f} ms, "
-            f"p99 {latency['p99'] / 1000:.2f} ms, {result['requests']} requests, 0 errors; "
-            f"workers {result['worker_cpu_us']:.0f} CPU us/request; "
-            f"CPU s: workers {result['cpu']['workers']}, wrk {result['cpu']['wrk']}",
-            flush=True,
-        )
+    with ExitStack() as resources:
+        servers = [serve(app, plan, resources) for app in apps]
+        for round_ in range(plan.rounds):
+            for server in servers[round_ % len(servers) :] + servers[: round_ % len(servers)]:
+                result = run_one(server, plan)
+                runs[server.app.key].append(result)
+                latency = result["latency_us"]
+                print(
+                    f"http round {round_ + 1}/{plan.rounds} {server.app.key}: "
+                    f"{result['rps']:.0f} requests/s, p50 {latency['p50'] / 1000:.2f} ms, "
+                    f"p99 {latency['p99'] / 1000:.2f} ms, {result['requests']} requests, "
+                    f"0 errors; workers {result['worker_cpu_us']:.0f} CPU us/request; "
+                    f"CPU s: workers {result['cpu']['workers']}, wrk {result['cpu']['wrk']}",
+                    flush=True,
+                )
+        for server in servers:
+            try:
+                check(server.app, server.port, plan.checks)
+            except HttpFailure as failure:
+                raise server.failure(failure) from None
 
     def mean(values: Sequence[float]) -> float:
         return sum(values) / len(values)
 
     bare = runs[apps[0].key]
-    bare_rps = mean([run["rps"] for run in bare])
-    bare_cpu = mean([run["worker_cpu_us"] for run in bare])
     rows = []
     for app in apps:
         results = runs[app.key]
-        rps = mean([run["rps"] for run in results])
-        cpu_us = mean([run["worker_cpu_us"] for run in results])
+        ratios = [run["rps"] / base["rps"] for run, base in zip(results, bare, strict=True)]
+        cpu_ratios = [
+            run["worker_cpu_us"] / base["worker_cpu_us"]
+            for run, base in zip(results, bare, strict=True)
+        ]
         rows.append(
             {
                 "key": app.key,
                 "label": app.label,
-                "rps": rps,
+                "rps": mean([run["rps"] for run in results]),
                 "rps_runs": [run["rps"] for run in results],
-                "ratio": rps / bare_rps,
-                "ratio_runs": [run["rps"] / bare_rps for run in results],
-                "worker_cpu_us": cpu_us,
-                "worker_cpu_ratio": cpu_us / bare_cpu,
+                "ratio": statistics.median(ratios),
+                "ratio_runs": ratios,
+                "worker_cpu_us": mean([run["worker_cpu_us"] for run in results]),
+                "worker_cpu_ratio": statistics.median(cpu_ratios),
                 "latency_runs_us": [run["latency_us"] for run in results],
                 "requests": sum(run["requests"] for run in results),
                 "errors": sum(sum(run["errors"].values()) for run in results),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,18 +97,23 @@ def _memory_lines(memory: dict[str, Any]) -> list[str]:
     ]
 
 
+def _median_latency(row: dict[str, Any], key: str) -> float:
+    """The median over an app's runs of one latency percentile, in ms."""
+    return statistics.median(lat[key] for lat in row["latency_runs_us"]) / 1000
+
+
 def _http_table(http: dict[str, Any]) -> list[str]:
     lines = [
-        "| app | requests/s (mean) | ratio to bare Flask | requests/s per run | p50 ms per run "
-        "| p99 ms per run | requests | errors | worker CPU µs/request | ratio | Set-Cookie |",
-        "|---|---:|---:|---|---|---|---:|---:|---:|---:|---|",
+        "| app | requests/s (mean) | ratio to bare Flask (median of rounds) | ratio per round "
+        "| p50 ms (median) | p99 ms (median) | requests | errors | worker CPU µs/request "
+        "| ratio | Set-Cookie |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in http["rows"]:
-        rps = " / ".join(f"{value:.0f}" for value in row["rps_runs"])
-        p50 = " / ".join(f"{lat['p50'] / 1000:.2f}" for lat in row["latency_runs_us"])
-        p99 = " / ".join(f"{lat['p99'] / 1000:.2f}" for lat in row["latency_runs_us"])
+        per_round = " ".join(f"{value:.2f}" for value in row["ratio_runs"])
         lines.append(
-            f"| {row['label']} | {row['rps']:.0f} | {row['ratio']:.2f}x | {rps} | {p50} | {p99} "
+            f"| {row['label']} | {row['rps']:.0f} | {row['ratio']:.2f}x | {per_round} "
+            f"| {_median_latency(row, 'p50'):.2f} | {_median_latency(row, 'p99'):.2f} "
             f"| {row['requests']} | {row['errors']} | {row['worker_cpu_us']:.0f} "
             f"| {row['worker_cpu_ratio']:.2f}x | {'yes' if row['set_cookie'] else 'no'} |"
         )
@@ -120,24 +126,26 @@ def _http_lines(http: dict[str, Any]) -> list[str]:
     workers = sum(c["workers"] for c in cpu) / len(cpu)
     wrk = sum(c["wrk"] for c in cpu) / len(cpu)
     return [
-        f"gunicorn, {plan['workers']} sync workers on 127.0.0.1, each app loaded by "
-        f"`wrk -t{plan['threads']} -c{plan['connections']} -d{plan['duration']}s --latency` "
-        f"after a {plan['warmup']} s untimed warm-up; {plan['passes']} passes over the apps, "
-        "every other one in reverse order (bare Flask first and last), so each app ran "
-        f"{plan['passes']} times: requests/s is the mean of its runs, the ratio that over bare "
-        "Flask's mean. Sync workers close the connection after every response, so each "
-        "request is a new TCP connection.",
+        f"Every app served at once by gunicorn, {plan['workers']} sync workers each on "
+        f"127.0.0.1, checked and warmed up ({plan['warmup']} s of untimed wrk); then "
+        f"{plan['rounds']} rounds, in each of which every app in turn (the order rotated "
+        f"per round) was loaded by `wrk -t{plan['threads']} -c{plan['connections']} "
+        f"-d{plan['duration']}s --latency`. An app's ratio is the median over the rounds of "
+        "its requests/s over bare Flask's in the same round; requests/s is the mean of its "
+        "runs. Sync workers close the connection after every response, so each request is a "
+        "new TCP connection.",
         "",
         f"wrk, gunicorn's master and workers (and PostgreSQL, for its app) share the machine's "
         f"{http['cpu_count']} CPUs: in a {plan['duration']} s run the workers used "
         f"{workers:.1f} CPU s and wrk {wrk:.1f} on average, of "
         f"{http['cpu_count'] * plan['duration']} available. The worker CPU column is the "
-        "workers' CPU time per request: the server's own cost, less sensitive than "
-        "requests/s to how the CPUs were shared.",
+        "workers' CPU time per request (its ratio the median of the paired ratios): the "
+        "server's own cost, less sensitive than requests/s to how the CPUs were shared.",
         "",
         *_http_table(http),
         "",
-        f"Each app was checked with {plan['checks']} requests before and after each load (200, "
+        f"Each app was checked with {plan['checks']} requests before its first load and after "
+        "its last (200, "
         "the user's name, no Set-Cookie from flask-sessionext); wrk reported no errors and its "
         "bytes read match that many checked responses.",
     ]
@@ -397,11 +405,9 @@ def print_http(http: dict[str, Any]) -> None:
         f"{'worker us/req':>13} {'ratio':>6}"
     )
     for row in http["rows"]:
-        rps = "/".join(f"{value:.0f}" for value in row["rps_runs"])
-        p50 = "/".join(f"{lat['p50'] / 1000:.1f}" for lat in row["latency_runs_us"])
-        p99 = "/".join(f"{lat['p99'] / 1000:.1f}" for lat in row["latency_runs_us"])
         print(
-            f"{row['label']:42} {rps:>16} {row['ratio']:6.2f} {p50:>11} {p99:>11} "
+            f"{row['label']:42} {row['rps']:16.0f} {row['ratio']:6.2f} "
+            f"{_median_latency(row, 'p50'):11.1f} {_median_latency(row, 'p99'):11.1f} "
             f"{row['worker_cpu_us']:13.0f} {row['worker_cpu_ratio']:6.2f}"
         )
 

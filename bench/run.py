@@ -467,7 +467,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, help="requests per variant per repetition")
     parser.add_argument("--reps", type=int, help="repetitions (default 5)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where full mode writes")
-    parser.add_argument("--http-duration", type=int, help="seconds of wrk per app (default 10)")
+    parser.add_argument("--http-duration", type=int, help="seconds of each wrk run (default 3)")
     parser.add_argument("--memory-requests", type=int, help="requests of the memory part")
     parser.add_argument("--memory-cookies", type=int, help="distinct cookies of the memory part")
     parser.add_argument("--no-http", action="store_true", help="leave the HTTP part out")
@@ -489,7 +489,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 
 def make_http_plan(args: argparse.Namespace) -> HttpPlan:
-    """How long wrk loads each app: ``--http-duration`` or 10 s."""
+    """How long each wrk run loads its app: ``--http-duration`` or 3 s."""
     return replace(HttpPlan(), duration=args.http_duration or HttpPlan().duration)
 
 
@@ -705,7 +705,8 @@ def http_part(
         return {"http": None}
     print(
         f"HTTP: gunicorn ({http_plan.workers} sync workers) and wrk -t{http_plan.threads} "
-        f"-c{http_plan.connections} -d{http_plan.duration}s per app ...",
+        f"-c{http_plan.connections} -d{http_plan.duration}s per app and round, "
+        f"{http_plan.rounds} rounds ...",
         flush=True,
     )
     apps = served_apps(resources, notes)
