@@ -217,6 +217,19 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "",
         *(_memory_lines(results["memory"]) if results.get("memory") else ["Not in this run."]),
         "",
+        "## Instructions per request (callgrind)",
+        "",
+        "Each variant in a child process under `valgrind --tool=callgrind`, "
+        "`PYTHONHASHSEED=0`: the same set-up and 100 warm-up requests, then 1000 requests "
+        "through the WSGI timing loop or none; the difference of the two totals over 1000. "
+        "The machine's load does not move these counts.",
+        "",
+        *(
+            _instruction_lines(results["instructions"])
+            if results.get("instructions")
+            else ["Not in this run."]
+        ),
+        "",
         "## Notes",
         "",
         *(f"- {note}." for note in results["notes"]),
@@ -389,6 +402,20 @@ def print_signins(signins: Sequence[dict[str, Any]]) -> None:
             f"sign-in, {row['label']:40} {rate['median']:7.0f}/s "
             f"(min {rate['min']:.0f}, max {rate['max']:.0f}; {1000 / rate['median']:.2f} ms each)"
         )
+
+
+def _instruction_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    lines = ["| variant | instructions per request | ratio to bare Flask |", "|---|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['label']} | {row['instructions']:,} | {row['ratio']:.2f}x |")
+    return lines
+
+
+def print_instructions(rows: Sequence[dict[str, Any]]) -> None:
+    """The instruction counts, plain text, on stdout."""
+    print(f"{'instructions (callgrind)':50} {'per request':>12} {'ratio':>6}")
+    for row in rows:
+        print(f"{row['label']:50} {row['instructions']:12,} {row['ratio']:6.2f}")
 
 
 def print_memory(memory: dict[str, Any]) -> None:

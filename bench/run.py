@@ -37,11 +37,14 @@ from typing import Any
 
 from decode import AUTHJS_KEY, run_decodes
 from http_load import HttpFailure, HttpPlan, http_missing, http_target, run_http, served_apps
+from instructions import count as count_instructions
+from instructions import valgrind_missing
 from memory import MemoryFailure, run_memory
 from report import (
     busy_line,
     print_decodes,
     print_http,
+    print_instructions,
     print_memory,
     print_signins,
     print_table,
@@ -109,7 +112,7 @@ class Plan:
     ``warmup`` untimed calls per variant first; ``decodes`` per Python decoder per repetition
     and ``node_decodes`` for @auth/core (``0``: left out); ``signins`` per app per repetition;
     ``memory_requests`` over ``memory_cookies`` distinct cookies (``0``: left out); ``http``
-    whether the gunicorn + wrk part runs.
+    whether the gunicorn + wrk part runs, ``instructions`` whether callgrind counts.
     """
 
     calls: int
@@ -122,6 +125,7 @@ class Plan:
     memory_requests: int
     memory_cookies: int
     http: bool
+    instructions: bool
 
 
 FULL = Plan(
@@ -135,6 +139,7 @@ FULL = Plan(
     memory_requests=200_000,
     memory_cookies=100_000,
     http=True,
+    instructions=True,
 )
 SMOKE = Plan(
     calls=60,
@@ -147,6 +152,7 @@ SMOKE = Plan(
     memory_requests=3000,
     memory_cookies=1500,
     http=False,
+    instructions=False,
 )
 
 
@@ -441,7 +447,7 @@ def profile_warm(which: str = "jwt", calls: int = 20000, top: int = 15) -> None:
 
 
 #: The parts that ``--http``, ``--decode``, ``--signin`` and ``--memory`` run alone.
-PARTS = ("http", "decode", "signin", "memory")
+PARTS = ("http", "decode", "signin", "memory", "instructions")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -462,6 +468,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ("decode", "only the token decode part, @auth/core in Node included"),
         ("signin", "only the credentials sign-in part"),
         ("memory", "only the memory part (RSS over many requests and distinct cookies)"),
+        ("instructions", "only the instruction counts (callgrind) of the headline variants"),
     ):
         mode.add_argument(f"--{part}", action="store_true", help=f"{text}; prints, writes nothing")
     parser.add_argument("--calls", type=int, help="requests per variant per repetition")
@@ -651,6 +658,7 @@ def measure_variants(
     results |= decode_part(plan, notes)
     results |= signin_part(plan, resources)
     results |= memory_part(plan)
+    results |= instructions_part(plan.instructions, notes)
     results |= http_part(plan.http, http_plan, resources, notes)
     results["targets"] = target_summary(results)
     results |= {
@@ -689,6 +697,17 @@ def memory_part(plan: Plan) -> dict[str, Any]:
         flush=True,
     )
     return {"memory": run_memory(plan.memory_requests, plan.memory_cookies)}
+
+
+def instructions_part(wanted: bool, notes: list[str]) -> dict[str, Any]:
+    """Instructions per request under callgrind, when ``wanted`` and valgrind is installed."""
+    if not wanted:
+        return {"instructions": None}
+    if (missing := valgrind_missing()) is not None:
+        notes.append(f"instruction counts skipped: {missing}")
+        return {"instructions": None}
+    print("instructions (callgrind) ...", flush=True)
+    return {"instructions": count_instructions()}
 
 
 def http_part(
@@ -743,8 +762,12 @@ def run_part(part: str, plan: Plan, http_plan: HttpPlan) -> int:
             print_decodes(decode_part(plan, notes)["decode"])
         elif part == "signin":
             print_signins(signin_part(plan, resources)["signin"])
-        else:
+        elif part == "memory":
             print_memory(memory_part(plan)["memory"])
+        else:
+            rows = instructions_part(True, notes)["instructions"]
+            if rows:
+                print_instructions(rows)
     for note in notes:
         print(note)
     return 0
@@ -771,6 +794,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_signins(results["signin"])
     if results["memory"]:
         print_memory(results["memory"])
+    if results["instructions"]:
+        print_instructions(results["instructions"])
     if results["http"]:
         print_http(results["http"])
     for item in results["targets"]:
