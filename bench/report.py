@@ -182,9 +182,11 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "",
         "## Protected GET as WSGI, cost relative to bare Flask",
         "",
-        f"{plan['reps']} repetitions, interleaved; {plan['calls']} requests per variant per "
-        f"repetition, {plan['warmup']} untimed warm-up calls each. Ratios are taken within each "
-        "repetition. Method: bench/README.md.",
+        f"{plan['reps']} repetitions of {plan['slices']} interleaved rounds; {plan['calls']} "
+        f"requests per variant per repetition, {plan['warmup']} untimed warm-up calls each. "
+        "The ratio is the median over every round of the variant's time over bare Flask's in "
+        "the same round; min-max and the per-repetition ratios compare repetition means. "
+        "Method: bench/README.md.",
         "",
         *_request_table(results["requests"]),
         "",

@@ -94,7 +94,8 @@ def resolve(
         return jwt_session(state, ra, token, exp)
     # Not reissued: the token is the one decoded (any change reissues), so is its session.
     ra.token, ra.user_id = token, token.get("sub")
-    return _shown(state, ra, copied(decoded.session), token=token)
+    session = copied(decoded.session)
+    return _shown(state, ra, session, token=token) if callbacks.custom_session else session
 
 
 def jwt_session(state: AuthState, ra: RequestAuth, token: JWT, exp: float) -> Shown:
