@@ -305,11 +305,11 @@ def _wsgi_panel(ax: Any, results: dict[str, Any]) -> None:
     ax.set_yticks(list(positions), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(
-        "protected GET as WSGI: time per request / bare Flask (median of repetitions; "
-        "bars: min-max; lower is better)",
+        "protected GET as WSGI: time per request / bare Flask (median of paired rounds; "
+        "bars: min-max of repetitions; lower is better)",
         fontsize=8,
     )
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="center right", fontsize=7)
 
 
 def _http_panel(ax: Any, http: dict[str, Any]) -> None:
