@@ -1,12 +1,12 @@
 """Protected GET over HTTP: each app under gunicorn (2 sync workers), loaded by wrk.
 
 Every app is served at once, each by its own ``gunicorn --workers 2 --worker-class sync`` on
-a free port of 127.0.0.1 (idle sync workers cost nothing measurable), and checked; each gets a
-short untimed wrk warm-up. Then rounds: in each, every app in turn (the order rotated from
-round to round) gets one ``wrk -t2 -c16 -d3s --latency`` with its cookie. An app's ratio is
-the median over the rounds of its requests/s over bare Flask's in the same round, so a drift
-of the machine lands on both sides of each pair. The apps are checked again at the end, and
-every gunicorn stopped whatever happened.
+a free port of 127.0.0.1 (an idle sync worker only wakes now and then to tell its master it
+is alive), and checked; each gets a short untimed wrk warm-up. Then rounds: in each, every
+app in turn (the order rotated from round to round) gets one ``wrk -t2 -c16 -d3s --latency``
+with its cookie. An app's ratio is the median over the rounds of its requests/s over bare
+Flask's in the same round, so a drift of the machine lands on both sides of each pair. The
+apps are checked again at the end, and every gunicorn stopped whatever happened.
 
 What makes a run fail (exit status 1), never the timings:
 

@@ -446,7 +446,8 @@ def profile_warm(which: str = "jwt", calls: int = 20000, top: int = 15) -> None:
         raise SystemExit(f"non-200 answers while profiling: {sorted(set(counter.failures))}")
 
 
-#: The parts that ``--http``, ``--decode``, ``--signin`` and ``--memory`` run alone.
+#: The parts that ``--http``, ``--decode``, ``--signin``, ``--memory`` and ``--instructions``
+#: run alone.
 PARTS = ("http", "decode", "signin", "memory", "instructions")
 
 
@@ -744,7 +745,8 @@ def variants_without_set_cookie(variants: Sequence[Variant]) -> list[str]:
 
 
 def run_part(part: str, plan: Plan, http_plan: HttpPlan) -> int:
-    """``--http``, ``--decode``, ``--signin`` or ``--memory``: that part alone, printed."""
+    """``--http``, ``--decode``, ``--signin``, ``--memory`` or ``--instructions``: that part
+    alone, printed."""
     notes: list[str] = []
     with ExitStack() as resources:
         if part == "http":
