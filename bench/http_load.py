@@ -384,7 +384,12 @@ class Server:
 
     def failure(self, failure: HttpFailure) -> HttpFailure:
         """``failure`` with the end of this app's gunicorn log."""
-        return HttpFailure(f"{failure}\ngunicorn log:\n{tail(self.log)}")
+        return with_log(failure, self.log)
+
+
+def with_log(failure: HttpFailure, log: IO[bytes]) -> HttpFailure:
+    """``failure`` with the end of the gunicorn ``log``."""
+    return HttpFailure(f"{failure}\ngunicorn log:\n{tail(log)}")
 
 
 def serve(app: Served, plan: HttpPlan, resources: ExitStack) -> Server:
@@ -399,7 +404,7 @@ def serve(app: Served, plan: HttpPlan, resources: ExitStack) -> Server:
         if plan.warmup:
             wrk(app, port, plan, plan.warmup)
     except HttpFailure as failure:
-        raise HttpFailure(f"{failure}\ngunicorn log:\n{tail(log)}") from None
+        raise with_log(failure, log) from None
     return Server(app, port, proc, log, child_pids(proc.pid), size)
 
 

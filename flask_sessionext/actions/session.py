@@ -91,10 +91,11 @@ def resolve(
     ra.reissue = ra.reissue or reissue or now - token.get("iat", 0) >= state.config.update_age
     if ra.reissue or decoded.session is None:
         exp = int(now) + state.config.max_age if ra.reissue else token.get("exp", now)
-        return jwt_session(state, ra, token, exp)
-    # Not reissued: the token is the one decoded (any change reissues), so is its session.
+        session = default_session(token, exp)
+    else:  # not reissued: the token is the one decoded (any change reissues), so is its session
+        session = copied(decoded.session)
     ra.token, ra.user_id = token, token.get("sub")
-    session = copied(decoded.session)
+    # ``_shown`` answers ``session`` itself without a callback; not calling it saves a call.
     return _shown(state, ra, session, token=token) if callbacks.custom_session else session
 
 
